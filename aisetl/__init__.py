@@ -1,0 +1,26 @@
+"""aisetl: write, test and ship AIStore ETL transforms; a wire-exact, fast AIS ETL server."""
+
+from __future__ import annotations
+
+from ._base import ETLServer as ETLServer
+from ._exceptions import (
+    ConfigError as ConfigError,
+    DirectPutError as DirectPutError,
+    ETLError as ETLError,
+    ProtocolError as ProtocolError,
+    TargetError as TargetError,
+)
+from ._server import FastAPIServer as FastAPIServer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "DirectPutError",
+    "ETLError",
+    "ETLServer",
+    "FastAPIServer",
+    "ProtocolError",
+    "TargetError",
+    "__version__",
+]

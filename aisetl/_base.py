@@ -1,0 +1,111 @@
+"""`ETLServer`: the SDK-shaped base class (environment, transform detection), without any I/O."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import inspect
+import logging
+import os
+import resource
+from collections.abc import Iterator, Mapping
+from typing import BinaryIO
+
+from ._protocol import DEFAULT_MIME_TYPE, Settings, decode_fqn, read_settings
+from ._stats import ServerStats
+
+# The environment a server is constructed in. A server started inside a notebook kernel gets its own
+# (`serve(**env)`), without touching os.environ, which every other server in the process shares.
+_ENVIRON_OVERRIDE: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "aisetl_environ", default=None
+)
+
+
+@contextlib.contextmanager
+def environ_override(environ: Mapping[str, str]) -> Iterator[None]:
+    """Construct servers inside this block as if `environ` were os.environ."""
+    token = _ENVIRON_OVERRIDE.set(environ)
+    try:
+        yield
+    finally:
+        _ENVIRON_OVERRIDE.reset(token)
+
+
+def current_environ() -> Mapping[str, str]:
+    override = _ENVIRON_OVERRIDE.get()
+    return os.environ if override is None else override
+
+
+def _raise_open_file_limit() -> None:
+    # CRI-O starts pods with a soft limit of 1024 open files; AIS keeps many connections per target.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class ETLServer:
+    """Base class of every AIS ETL server: override `transform` or `transform_stream`.
+
+    ```python
+    class Upper(aisetl.FastAPIServer):
+        def transform(self, data, path, etl_args):
+            return data.upper()
+    ```
+
+    The environment is read once, at construction (AIS_TARGET_URL is required; see the README for the
+    rest). When both methods are overridden, `transform` (buffered) is used, as in the SDK.
+    """
+
+    def __init__(self) -> None:
+        _raise_open_file_limit()
+        self.settings: Settings = read_settings(current_environ())
+        # The SDK's attribute names, for transformers that read them.
+        self.host_target: str = self.settings.target_url
+        self.direct_put: bool = self.settings.direct_put
+        self.direct_fqn: bool = self.settings.direct_fqn
+        self.direct_put_retries: int = self.settings.direct_put_retries
+        self.token: str | None = self.settings.authn_token
+        self.logger = logging.getLogger(f"aisetl.{type(self).__name__}")
+        self.stats = ServerStats()
+
+        cls = type(self)
+        has_transform = cls.transform is not ETLServer.transform
+        has_stream = cls.transform_stream is not ETLServer.transform_stream
+        if not has_transform and not has_stream:
+            raise TypeError(f"{cls.__name__} must override either transform() or transform_stream()")
+        self.use_streaming: bool = has_stream and not has_transform
+        # An `async def transform` runs on the event loop; a plain one in a worker thread.
+        self.transform_is_async: bool = has_transform and inspect.iscoroutinefunction(self.transform)
+
+    def transform(self, data: bytes | str, path: str, etl_args: str) -> bytes:
+        """Buffered mode: return the transformed object.
+
+        `data` is the object's bytes, or its file path (str) on the first pipeline stage when
+        ETL_DIRECT_FQN is true. `path` is the object path ("bucket/object"), `etl_args` the per-request
+        argument string ("" when absent).
+        """
+        raise NotImplementedError("Subclass must override either transform() or transform_stream()")
+
+    def transform_stream(self, reader: BinaryIO, path: str, etl_args: str) -> Iterator[bytes]:
+        """Streaming mode: read the object from `reader` (binary, file-like), yield output chunks.
+
+        Memory stays constant whatever the object size; each yielded chunk is one body write.
+        """
+        raise NotImplementedError("Subclass must override either transform() or transform_stream()")
+
+    def get_mime_type(self) -> str:
+        """Content-Type of transformed responses (read once, on the first request)."""
+        return DEFAULT_MIME_TYPE
+
+    def sanitize_fqn(self, fqn: str) -> str:
+        """Decode an `etl_fqn` value once more and normalise it to an absolute path."""
+        return decode_fqn(fqn)
+
+    def start(self) -> None:
+        """Run the server (blocking)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        mode = "streaming" if self.use_streaming else "buffered"
+        return f"<{type(self).__name__} {mode} target={self.host_target!r}>"

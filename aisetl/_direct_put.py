@@ -1,0 +1,102 @@
+"""Direct put: PUT the output to the next stage, retrying transport failures as section 3.6 says.
+
+The decisions (URL, reply mapping, backoff, retry budget) are pure functions of `_protocol`; this
+module is only the loop that sends and sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from ._bridge import Pipe
+from ._client import OutboundClient, Reply, TransientError
+from ._exceptions import DirectPutError
+from ._protocol import (
+    HEADER_DIRECT_PUT_LENGTH,
+    DirectPutOutcome,
+    Settings,
+    backoff_delay,
+    compose_direct_put_url,
+    interpret_reply,
+    retry_budget,
+)
+
+if TYPE_CHECKING:
+    from ._app import ETLApp, Request
+
+
+class DirectPut:
+    def __init__(self, client: OutboundClient, settings: Settings, log: logging.Logger) -> None:
+        self.client = client
+        self.settings = settings
+        self.log = log
+
+    def _target(self, first: str, remaining: str, path: str, etl_args: str) -> tuple[str, dict[str, str]]:
+        url = compose_direct_put_url(first, self.settings.target_url, path, etl_args)
+        headers = {"Ais-Node-Url": remaining} if remaining else {}
+        return url, headers
+
+    async def _with_retries(
+        self, url: str, budget: int, replayable: bool, attempt_once: Callable[[], Awaitable[Reply]]
+    ) -> Reply:
+        attempt = 0
+        while True:
+            try:
+                return await attempt_once()
+            except TransientError as exc:
+                if attempt >= budget:
+                    raise DirectPutError(
+                        url, exc.cause, attempts=attempt + 1, bail_without_local_retry=not replayable
+                    ) from exc
+                delay = backoff_delay(attempt)
+                self.log.warning(
+                    "direct put to %r: attempt %d/%d failed (%s); retrying in %.0f s",
+                    url,
+                    attempt + 1,
+                    budget + 1,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                attempt += 1
+
+    async def put_bytes(self, first: str, remaining: str, path: str, etl_args: str, data: bytes) -> DirectPutOutcome:
+        """Buffered output: Content-Length, and always replayable (the bytes are in memory)."""
+        url, headers = self._target(first, remaining, path, etl_args)
+        reply = await self._with_retries(
+            url, self.settings.direct_put_retries, True, lambda: self.client.put(url, data, headers)
+        )
+        return interpret_reply(reply.status, reply.body, reply.headers.get(HEADER_DIRECT_PUT_LENGTH), len(data))
+
+    async def put_stream(self, req: Request, app: ETLApp) -> DirectPutOutcome:
+        """Streaming output, chunked. Each attempt reopens the source and restarts transform_stream."""
+        url, headers = self._target(req.first, req.remaining, req.path, req.etl_args)
+        loop = asyncio.get_running_loop()
+        sent = 0
+
+        async def attempt_once() -> Reply:
+            nonlocal sent
+            sent = 0
+            opener, feeder = await app.open_source(req)
+            out = Pipe(loop)
+            loop.run_in_executor(app.executor, app.produce, opener, req.path, req.etl_args, out)
+
+            async def body() -> AsyncIterator[bytes]:
+                nonlocal sent
+                while (chunk := await out.get()) is not None:
+                    sent += len(chunk)
+                    yield chunk
+
+            try:
+                return await self.client.put(url, body(), headers)
+            finally:
+                out.abandon()
+                if feeder is not None:
+                    feeder.cancel()
+
+        budget = retry_budget(self.settings.direct_put_retries, req.replayable)
+        reply = await self._with_retries(url, budget, req.replayable, attempt_once)
+        return interpret_reply(reply.status, reply.body, reply.headers.get(HEADER_DIRECT_PUT_LENGTH), sent)

@@ -1,0 +1,59 @@
+"""The errors aisetl raises.
+
+    ETLError
+    ├── ConfigError        bad or missing environment (also an OSError, i.e. the SDK's EnvironmentError)
+    ├── ProtocolError      bad input on the wire: header, query, FQN, URL, control message (.status_code)
+    ├── TargetError        the hpull source (the AIS target) answered an error status (.status_code)
+    └── DirectPutError     the next stage could not be reached; retries exhausted or not allowed
+
+The server turns each into a response in one place (`_app.error_response`).
+"""
+
+from __future__ import annotations
+
+
+class ETLError(Exception):
+    """Base class of every aisetl error."""
+
+
+class ConfigError(ETLError, OSError):
+    """The environment the server was constructed in is missing a variable or holds a bad value."""
+
+
+class ProtocolError(ETLError):
+    """The request broke the wire contract; `status_code` is what the server answers."""
+
+    def __init__(self, message: str, *, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class TargetError(ETLError):
+    """The AIS target answered the hpull GET with an error status; the server relays that status."""
+
+    def __init__(self, message: str, *, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class DirectPutError(ETLError):
+    """A transient failure reaching the next stage (connection refused, reset, dropped...).
+
+    `bail_without_local_retry` is true when the source could not be replayed here (a one-shot PUT body):
+    the server then answers 503 + `Ais-Etl-Retry-Reason: direct-put-transient` so that AIS replays the
+    request. Otherwise the local retries ran out and the answer is 502.
+    A transform may raise it with `bail_without_local_retry=True` to ask AIS for a retry.
+    """
+
+    def __init__(
+        self, url: str, cause: BaseException | str, *, attempts: int = 1, bail_without_local_retry: bool = False
+    ) -> None:
+        self.url = url
+        self.cause = cause
+        self.attempts = attempts
+        self.bail_without_local_retry = bail_without_local_retry
+        reason = cause if isinstance(cause, str) else f"{type(cause).__name__}({cause})"
+        super().__init__(f"direct put to {url!r} failed with a transient error after {attempts} attempt(s): {reason}")
+
+    def __repr__(self) -> str:
+        return f"DirectPutError(url={self.url!r}, attempts={self.attempts}, cause={self.cause!r})"

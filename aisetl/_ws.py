@@ -1,0 +1,188 @@
+"""WebSocket `/ws`: AIS's `ws://` transport (protocol section 6).
+
+Per object AIS sends a control frame (JSON) and, when the control frame has no `fqn`, one content frame.
+It matches every reply to its oldest outstanding object, so replies must come one per control frame,
+in order. Objects of one connection are processed concurrently (each transform in a worker thread,
+each direct put on its own), and a writer sends their replies strictly in arrival order.
+
+AIS has no error channel here: any text frame counts as "delivered", a 1000 close is ignored. So every
+failure is logged with the object path and counted in the server's stats, and the connection goes on.
+A control frame that cannot be parsed is a protocol violation (AIS never sends one): the replies owed
+for earlier objects are sent, then the connection is closed with 1007, a close AIS records as an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from ._bridge import Pipe
+from ._exceptions import DirectPutError, ProtocolError
+from ._protocol import WS_MAX_SIZE, ControlMessage, decode_fqn, parse_control_message, parse_pipeline
+
+if TYPE_CHECKING:
+    from ._app import ETLApp, Message, Receive, Scope, Send
+
+# Objects of one connection in process at once, and the input bytes they may hold between them.
+WS_MAX_IN_FLIGHT = 64
+WS_MAX_IN_FLIGHT_BYTES = 256 << 20
+# WebSocket close codes (RFC 6455 7.4.1).
+CLOSE_NORMAL, CLOSE_INVALID_PAYLOAD = 1000, 1007
+
+
+def _text(text: str) -> Message:
+    return {"type": "websocket.send", "text": text}
+
+
+def _payload(message: Message) -> bytes | str | None:
+    data = message.get("bytes")
+    return data if data is not None else message.get("text")
+
+
+class Connection:
+    def __init__(self, app: ETLApp, send: Send) -> None:
+        self.app = app
+        self.send = send
+        self.replies: asyncio.Queue[asyncio.Future[Message] | None] = asyncio.Queue(WS_MAX_IN_FLIGHT)
+        self.in_flight_bytes = 0
+        self.progress = asyncio.Event()
+        self.send_failed = False
+
+    async def writer(self) -> None:
+        """Send the replies in the order their objects arrived."""
+        while (reply := await self.replies.get()) is not None:
+            message = await reply
+            if self.send_failed:
+                continue
+            try:
+                await self.send(message)
+            except Exception:
+                self.send_failed = True  # the peer is gone; keep draining so no task is left behind
+
+    async def process(self, ctrl: ControlMessage, content: bytes | None, size: int) -> Message:
+        app, started = self.app, time.perf_counter()
+        stats = app.stats
+        try:
+            first, remaining = parse_pipeline(ctrl.pipeline)
+            out = await self.transform(ctrl, content)
+            if not first:
+                stats.record(started, size, len(out))
+                return {"type": "websocket.send", "bytes": out}
+            outcome = await app.direct_put.put_bytes(first, remaining, ctrl.path, ctrl.etl_args, out)
+            if outcome.status == 200:
+                stats.record(started, size, len(outcome.body))
+                return {"type": "websocket.send", "bytes": outcome.body}
+            if outcome.delivered:
+                stats.record(started, size, outcome.length)
+                return _text(str(outcome.length))
+            app.log.warning("ws object %r: next stage answered %d: %r", ctrl.path, outcome.status, outcome.body[:200])
+            stats.record_error("ws", ctrl.path, outcome.status, f"next stage answered {outcome.status}")
+            return _text("0")
+        except ProtocolError as exc:
+            app.log.warning("ws object %r: %s", ctrl.path, exc)
+            stats.record_error("ws", ctrl.path, exc.status_code, exc)
+            return _text(str(exc))
+        except DirectPutError as exc:
+            app.log.error("ws object %r: %s", ctrl.path, exc)
+            stats.record_error("ws", ctrl.path, 502, exc)
+            return _text("0")
+        except Exception as exc:
+            app.log.error("ws object %r: transform failed", ctrl.path, exc_info=exc)
+            stats.record_error("ws", ctrl.path, 500, exc)
+            return _text(f"Transform error: {type(exc).__name__}: {exc}")
+        finally:
+            self.in_flight_bytes -= size
+            self.progress.set()
+
+    async def transform(self, ctrl: ControlMessage, content: bytes | None) -> bytes:
+        app = self.app
+        fqn = decode_fqn(ctrl.fqn) if content is None else ""
+        if not app.server.use_streaming:
+            data: bytes | str
+            if content is not None:
+                data = content
+            elif app.settings.direct_fqn:
+                data = fqn
+            else:
+                data = await app.read_fqn(fqn)
+            return await app.run_transform(data, ctrl.path, ctrl.etl_args)
+        # A streaming-only server answers /ws too: its output is collected into one reply.
+        opener = (lambda: open(fqn, "rb")) if content is None else (lambda: io.BytesIO(content))
+        loop = asyncio.get_running_loop()
+        out = Pipe(loop)
+        loop.run_in_executor(app.executor, app.produce, opener, ctrl.path, ctrl.etl_args, out)
+        try:
+            chunks = []
+            while (chunk := await out.get()) is not None:
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            out.abandon()
+
+    async def submit(self, work: Awaitable[Message], size: int) -> None:
+        self.in_flight_bytes += size
+        await self.replies.put(asyncio.ensure_future(work))
+        # Bound the memory of one connection: wait for earlier objects before reading more.
+        while self.in_flight_bytes > WS_MAX_IN_FLIGHT_BYTES and not self.replies.empty():
+            self.progress.clear()
+            await self.progress.wait()
+
+
+async def serve_websocket(app: ETLApp, scope: Scope, receive: Receive, send: Send) -> None:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    if scope["path"] != "/ws":
+        await send({"type": "websocket.close", "code": CLOSE_NORMAL})  # handshake answered 403
+        return
+    await send({"type": "websocket.accept"})
+    app.stats.ws_connections += 1
+    conn = Connection(app, send)
+    writer = asyncio.ensure_future(conn.writer())
+    close_reason = ""
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            payload = _payload(message)
+            try:
+                ctrl = parse_control_message(payload if payload is not None else b"")
+            except ProtocolError as exc:
+                app.log.error("ws: %s; closing the connection", exc)
+                app.stats.record_error("ws", "", 400, exc)
+                close_reason = str(exc)
+                break
+            content: bytes | None = None
+            if not ctrl.fqn:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    app.log.error("ws: connection closed between the control and content frames of %r", ctrl.path)
+                    app.stats.record_error("ws", ctrl.path, 0, "connection closed before the content frame")
+                    break
+                data = _payload(message)
+                content = data.encode() if isinstance(data, str) else (data or b"")
+            app.stats.requests += 1
+            size = len(content) if content is not None else 0
+            await conn.submit(conn.process(ctrl, content, size), size)
+    finally:
+        await conn.replies.put(None)
+        await writer
+        app.stats.ws_connections -= 1
+    if close_reason and not conn.send_failed:
+        # The close reason is limited to 123 bytes by RFC 6455.
+        reason = close_reason.encode()[:123].decode("utf-8", "ignore")
+        await send({"type": "websocket.close", "code": CLOSE_INVALID_PAYLOAD, "reason": reason})
+
+
+def uvicorn_ws_options() -> dict[str, Any]:
+    """What uvicorn must be told for AIS's WebSocket traffic (protocol 6.4)."""
+    return {
+        "ws_max_size": WS_MAX_SIZE,
+        "ws_ping_interval": None,  # = the AIS flag `--ws-ping-interval 0`: no keepalive pings
+        "ws_ping_timeout": 86400.0,
+        "ws_per_message_deflate": False,  # AIS (gorilla's default dialer) never negotiates it
+    }

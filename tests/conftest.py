@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from aisetl._base import ETLServer, environ_override
+from aisetl._server import uvicorn_options
+from aisetl._thread import ServerThread
+from tests.stubs import Action, RecordingServer, Script
+
+# An AIS_TARGET_URL shaped as AIS makes it; nothing listens on port 9 unless a test says otherwise.
+TARGET_URL = "http://127.0.0.1:9/v1/etl/_object/my-etl/s3cr3t"
+
+
+@dataclass
+class Running:
+    server: Any
+    thread: ServerThread
+    http: httpx.Client
+
+    @property
+    def url(self) -> str:
+        return self.thread.url
+
+    @property
+    def ws_url(self) -> str:
+        return self.thread.url.replace("http://", "ws://") + "/ws"
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Running]]:
+    """Construct `cls` in the given environment and run its app under real uvicorn on 127.0.0.1."""
+    running: list[Running] = []
+
+    def _serve(cls: type[ETLServer], env: dict[str, str] | None = None) -> Running:
+        environ = {"AIS_TARGET_URL": TARGET_URL, **(env or {})}
+        with environ_override(environ):
+            server = cls()
+        thread = ServerThread(server.app, **uvicorn_options(log_level="warning")).start()  # type: ignore[attr-defined]
+        r = Running(server, thread, httpx.Client(base_url=thread.url, timeout=30))
+        running.append(r)
+        return r
+
+    yield _serve
+    for r in running:
+        r.http.close()
+        r.thread.stop()
+
+
+@pytest.fixture
+def stub() -> Iterator[Callable[..., RecordingServer]]:
+    """Start recording HTTP servers (next stages, targets) for the test."""
+    servers: list[RecordingServer] = []
+
+    def _stub(script: list[Action] | Script | None = None) -> RecordingServer:
+        s = RecordingServer(script).start()
+        servers.append(s)
+        return s
+
+    yield _stub
+    for s in servers:
+        s.stop()
