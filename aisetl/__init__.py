@@ -11,6 +11,7 @@ from ._exceptions import (
     TargetError as TargetError,
 )
 from ._server import FastAPIServer as FastAPIServer
+from ._target import LocalTarget as LocalTarget
 
 __version__ = "0.1.0"
 
@@ -20,6 +21,7 @@ __all__ = [
     "ETLError",
     "ETLServer",
     "FastAPIServer",
+    "LocalTarget",
     "ProtocolError",
     "TargetError",
     "__version__",

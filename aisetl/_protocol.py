@@ -181,6 +181,36 @@ def upstream_object_url(target_url: str, path: str) -> str:
     return f"{target_url}/{quote(path, safe='@')}"
 
 
+# --- object names on the target side ----------------------------------------------------------------
+
+# The target's route for its ETLs (apc.URLPathETLObject): hpull source and direct-put destination.
+ETL_OBJECT_ROUTE = "/v1/etl/_object"
+GLOBAL_NAMESPACE = "@#"  # the ns-uname of the global namespace
+
+
+def path_escape(text: str) -> str:
+    """Go's `url.PathEscape`: one path segment; leaves `$ & + : = @` readable, escapes `/ ; , ?`."""
+    return quote(text, safe="$&+:=@")
+
+
+def object_uname(bucket: str, obj: str, provider: str = "ais") -> str:
+    """`<provider>/<ns-uname>/<bucket>/<object>`, as AIS names an object to its ETLs (1.3)."""
+    return f"{provider}/{GLOBAL_NAMESPACE}/{bucket}/{obj}"
+
+
+def parse_uname(uname: str) -> tuple[str, str]:
+    """`(bucket, object)` of an object uname; a `ProtocolError` (400) when it is not one."""
+    parts = uname.split("/", 3)
+    if len(parts) != 4 or not parts[0] or not parts[1].startswith("@") or not parts[2] or not parts[3]:
+        raise ProtocolError(f"Invalid object uname {uname!r}: expected <provider>/@<ns>/<bucket>/<object>")
+    return parts[2], parts[3]
+
+
+def object_fqn(mountpath: str, bucket: str, obj: str, provider: str = "ais") -> str:
+    """Where a target keeps an object on disk (fs/fs.go): `<mountpath>/@<provider>/<bucket>/%ob/<object>`."""
+    return f"{mountpath}/@{provider}/{bucket}/%ob/{obj}"
+
+
 # --- pipelines and direct put -----------------------------------------------------------------------
 
 
@@ -263,7 +293,7 @@ def interpret_reply(status: int, body: bytes, length_header: str | None, bytes_s
 
 def backoff_delay(attempt: int) -> float:
     """Seconds to sleep after failed attempt `attempt` (0-based): 1, 2, 4, 8, 16, 30, 30, ..."""
-    return min(BACKOFF_BASE**attempt, BACKOFF_MAX)
+    return min(BACKOFF_BASE ** min(attempt, 16), BACKOFF_MAX)  # capped exponent: no float overflow
 
 
 def retry_budget(retries: int, replayable: bool) -> int:
