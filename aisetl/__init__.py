@@ -10,6 +10,7 @@ from ._exceptions import (
     ProtocolError as ProtocolError,
     TargetError as TargetError,
 )
+from ._kernel import ServerHandle as ServerHandle
 from ._server import FastAPIServer as FastAPIServer
 from ._target import LocalTarget as LocalTarget
 
@@ -23,6 +24,7 @@ __all__ = [
     "FastAPIServer",
     "LocalTarget",
     "ProtocolError",
+    "ServerHandle",
     "TargetError",
     "__version__",
 ]

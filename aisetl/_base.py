@@ -9,10 +9,14 @@ import logging
 import os
 import resource
 from collections.abc import Iterator, Mapping
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ._protocol import DEFAULT_MIME_TYPE, Settings, decode_fqn, read_settings
 from ._stats import ServerStats
+
+if TYPE_CHECKING:
+    from ._kernel import ServerHandle
+    from ._target import LocalTarget
 
 # The environment a server is constructed in. A server started inside a notebook kernel gets its own
 # (`serve(**env)`), without touching os.environ, which every other server in the process shares.
@@ -105,6 +109,24 @@ class ETLServer:
     def start(self) -> None:
         """Run the server (blocking)."""
         raise NotImplementedError
+
+    @classmethod
+    def serve(
+        cls,
+        target: LocalTarget | str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str | None = None,
+        **env: object,
+    ) -> ServerHandle:
+        """Run this server in a daemon thread of the current process (a notebook kernel, a script).
+
+        Returns a handle with `.url`, `.put()` (hpush), `.get()` (hpull), `.ws()`, `.stop()`,
+        `.restart()`; see `aisetl.ServerHandle`. `env` sets environment variables for this server only.
+        """
+        from ._kernel import serve
+
+        return serve(cls, target=target, host=host, port=port, name=name, **env)
 
     def __repr__(self) -> str:
         mode = "streaming" if self.use_streaming else "buffered"

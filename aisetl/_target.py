@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, unquote
 
 from ._app import Receive, Scope, Send, read_body, read_file, send_response
 from ._exceptions import ProtocolError
-from ._protocol import ETL_OBJECT_ROUTE, object_fqn, parse_uname
+from ._protocol import ETL_OBJECT_ROUTE, object_fqn, object_uname, parse_uname, path_escape
 from ._thread import ServerThread
 
 # Bytes per body message when serving an object: large objects are streamed, not loaded whole.
@@ -143,6 +143,14 @@ class LocalTarget:
             self._thread = ServerThread(TargetApp(self), name="aisetl-target", log_level="warning").start()
         return self._thread.url
 
+    def destination(self, name: str, uuid: str = "local-xact", owt: int = 4) -> str:
+        """The `Ais-Node-Url` entry AIS gives an ETL to deliver object `name` to this target."""
+        try:
+            bucket, obj = check_name(name)
+        except ValueError as exc:
+            raise ValueError(f"{exc}: name the destination object with tgt.destination('bucket/object')") from None
+        return f"{self.url}/{path_escape(object_uname(bucket, obj))}?uuid={uuid}&owt={owt}"
+
     def ais_target_url(self, etl_name: str) -> str:
         """The AIS_TARGET_URL an ETL server named `etl_name` gets from this target."""
         return f"{self.url}{ETL_OBJECT_ROUTE}/{etl_name}/{self.secret}"
@@ -214,7 +222,11 @@ class TargetApp:
         if len(parts) != 3 or not parts[2]:
             raise ProtocolError(f"expected {ETL_OBJECT_ROUTE}/<etl>/<secret>/<uname>, got {raw!r}")
         if parts[1] != self.target.secret:
-            raise ProtocolError("wrong ETL secret", status_code=403)
+            raise ProtocolError(
+                "wrong ETL secret: an ETL server's AIS_TARGET_URL must come from this target "
+                "(tgt.ais_target_url(name), or serve(target=tgt))",
+                status_code=403,
+            )
         bucket, obj = parse_uname(unquote(parts[2]))
         try:
             check_name(f"{bucket}/{obj}")

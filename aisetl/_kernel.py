@@ -1,0 +1,333 @@
+"""An ETL server inside the current process (a Jupyter kernel, a script, a test) and a client to drive it.
+
+`serve()` constructs the server class in its own environment (os.environ plus the overrides given, never
+written back), runs it under uvicorn in a daemon thread, and returns a `ServerHandle`: hpush (`put`),
+hpull (`get`) and WebSocket (`ws`) calls shaped the way AIS makes them, with pipelines for direct put.
+
+Servers are kept in a registry in this module, keyed by name. A notebook cell that is run again does
+not re-execute this module, so a re-run finds the previous server of the same name, stops it and joins
+its thread before starting the new one (the same port can be bound again at once: SO_REUSEADDR).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Union
+
+import httpx
+
+from ._base import ETLServer, environ_override
+from ._display import ETLResponse, as_etl_response
+from ._protocol import ETL_OBJECT_ROUTE, object_uname, path_escape
+from ._server import uvicorn_options
+from ._thread import ServerThread
+
+if TYPE_CHECKING:
+    from ._target import LocalTarget
+    from ._widget import StatusWidget
+
+# Stand-in AIS_TARGET_URL for a server started without a target: nothing listens on port 9 (discard),
+# so an hpull answers 502 naming the object instead of reaching some unrelated service.
+NO_TARGET_URL = "http://127.0.0.1:9" + ETL_OBJECT_ROUTE + "/{name}/no-target"
+
+Stage = Union["ServerHandle", "LocalTarget", str]
+
+_servers: dict[str, ServerHandle] = {}
+_registry_lock = threading.Lock()
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class ServerHandle:
+    """A running ETL server of this process, and the client calls to drive it as AIS would.
+
+    ```python
+    srv = Upper.serve()                   # 127.0.0.1, a free port
+    srv.put(b"hello")                     # hpush: an httpx.Response, .content == b"HELLO"
+    srv.get("bkt/obj")                    # hpull: the server GETs bkt/obj from its target
+    srv.ws([b"a", b"b"])                  # WebSocket: one reply per object, in order
+    srv.put(b"x", pipeline=[other, tgt])  # direct put through `other` to the target
+    srv.stop()
+    ```
+    """
+
+    def __init__(
+        self,
+        cls: type[ETLServer],
+        name: str,
+        target: LocalTarget | str | None,
+        host: str,
+        port: int,
+        env: Mapping[str, str],
+    ) -> None:
+        self.cls = cls
+        self.name = name
+        self.target = target
+        self.host = host
+        self.port = port
+        self.env = dict(env)
+        self.server: ETLServer | None = None
+        self._thread: ServerThread | None = None
+        self._http: httpx.Client | None = None
+        self._widget: StatusWidget | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def _target_url(self) -> str:
+        if self.target is None:
+            return os.environ.get("AIS_TARGET_URL") or NO_TARGET_URL.format(name=self.name)
+        if isinstance(self.target, str):
+            return self.target
+        return self.target.ais_target_url(self.name)
+
+    def start(self) -> ServerHandle:
+        environ = {**os.environ, "AIS_TARGET_URL": self._target_url(), **self.env}
+        with environ_override(environ):
+            server = self.cls()
+        app = getattr(server, "app", None)
+        if app is None:
+            raise TypeError(f"{self.cls.__name__} has no ASGI app: serve() needs a FastAPIServer subclass")
+        # log_level=None: uvicorn's log levels are process-wide; starting one server must not change the
+        # logging of the others (notebook-kernel-notes, section 2).
+        thread = ServerThread(app, host=self.host, port=self.port, name=self.name, **uvicorn_options(log_level=None))
+        thread.start()
+        self.server, self._thread, self.port = server, thread, thread.port
+        if self._widget is not None:
+            self._widget.attach(self)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; returns when the server's thread is gone (about a second at most)."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.stop()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        with _registry_lock:
+            if _servers.get(self.name) is self:
+                del _servers[self.name]
+        if self._widget is not None:
+            self._widget.refresh()
+
+    def restart(self) -> ServerHandle:
+        """Stop, construct the server class again (its environment re-read), serve on the same port."""
+        self.stop()
+        _register(self)
+        return self.start()
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.running
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://", 1) + "/ws"
+
+    @property
+    def mode(self) -> str:
+        return "streaming" if self.server is not None and self.server.use_streaming else "buffered"
+
+    # --- client calls ------------------------------------------------------------------------------
+
+    @property
+    def http(self) -> httpx.Client:
+        # One persistent client: building one costs ~20 ms, a request on it well under 1 ms.
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url, timeout=None)
+        return self._http
+
+    def _check_running(self) -> None:
+        if not self.running:
+            raise RuntimeError(f"server {self.name!r} is not running: call .restart() to start it again")
+
+    def pipeline_header(self, pipeline: Sequence[Stage] | Stage | None, path: str) -> str:
+        """The `Ais-Node-Url` value for `pipeline`: handles and URLs as given, a LocalTarget as the
+        destination of the object under the same name (`tgt.destination(name)` names another)."""
+        if pipeline is None:
+            return ""
+        stages = (
+            [pipeline] if isinstance(pipeline, (str, ServerHandle)) or not isinstance(pipeline, Iterable) else pipeline
+        )
+        urls = []
+        for stage in stages:
+            if isinstance(stage, ServerHandle):
+                urls.append(stage.url)
+            elif isinstance(stage, str):
+                urls.append(stage)
+            else:
+                urls.append(stage.destination(path))
+        return ",".join(urls)
+
+    def put(
+        self,
+        data: bytes | str = b"",
+        path: str = "obj",
+        etl_args: str = "",
+        pipeline: Sequence[Stage] | Stage | None = None,
+        fqn: str | None = None,
+    ) -> ETLResponse:
+        """hpush: `PUT /<path>` with `data` as the body (str is sent UTF-8), as a target does.
+
+        `fqn` sends that file path as `etl_fqn` (file-path mode, empty body) instead.
+        """
+        self._check_running()
+        params = {}
+        if etl_args:
+            params["etl_args"] = etl_args
+        if fqn is not None:
+            params["etl_fqn"] = path_escape(fqn)
+            data = b""
+        headers = {}
+        if header := self.pipeline_header(pipeline, path):
+            headers["Ais-Node-Url"] = header
+        body = data.encode() if isinstance(data, str) else data
+        resp = self.http.put("/" + path.lstrip("/"), content=body, params=params, headers=headers)
+        return as_etl_response(resp, pipeline=header)
+
+    def get(self, path: str, etl_args: str = "", pipeline: Sequence[Stage] | Stage | None = None) -> ETLResponse:
+        """hpull: `GET /<uname>` for object `path` ("bucket/object"); the server pulls it from its target."""
+        self._check_running()
+        bucket, _, obj = path.partition("/")
+        if not obj:
+            raise ValueError(f"hpull takes an object name 'bucket/object', got {path!r}")
+        params = {"etl_args": etl_args} if etl_args else {}
+        headers = {}
+        if header := self.pipeline_header(pipeline, path):
+            headers["Ais-Node-Url"] = header
+        resp = self.http.get("/" + path_escape(object_uname(bucket, obj)), params=params, headers=headers)
+        return as_etl_response(resp, pipeline=header)
+
+    def ws(
+        self,
+        objects: Iterable[bytes | str],
+        etl_args: str = "",
+        pipeline: Sequence[Stage] | Stage | None = None,
+    ) -> list[bytes | str]:
+        """WebSocket: every object sent before the first reply is read, as AIS pipelines them.
+
+        A bytes item travels in a content frame; a str item names an object of the target
+        ("bucket/object") and travels as its FQN. Returns one reply per object, in order: bytes
+        (transformed), or str (a byte count when delivered by direct put, or an error text).
+        """
+        from websockets.sync.client import connect
+
+        self._check_running()
+        frames: list[tuple[bytes, bytes | None]] = []
+        for i, item in enumerate(objects):
+            ctrl: dict[str, str] = {}
+            if isinstance(item, str):
+                if self.target is None or isinstance(self.target, str):
+                    raise ValueError(f"object {item!r} by name needs serve(target=LocalTarget(...))")
+                ctrl["fqn"] = path_escape(self.target.fqn(item))
+                ctrl["path"] = item.partition("/")[2]
+                content = None
+            else:
+                ctrl["path"] = f"obj-{i}"
+                content = item
+            if etl_args:
+                ctrl["etl_args"] = etl_args
+            if header := self.pipeline_header(pipeline, ctrl["path"]):
+                ctrl["pipeline"] = header
+            frames.append((json.dumps(ctrl).encode(), content))
+        with connect(self.ws_url, max_size=None, compression=None, open_timeout=10) as conn:
+            for ctrl_frame, content in frames:
+                conn.send(ctrl_frame)
+                if content is not None:
+                    conn.send(content)
+            return [conn.recv() for _ in frames]
+
+    # --- display -----------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        text = f"<ServerHandle {self.name!r} {state} at {self.url}, {self.cls.__name__} ({self.mode})"
+        if self.server is not None:
+            s = self.server.stats
+            text += f", {s.objects} objects, {s.errors} errors"
+        return text + ">"
+
+    @property
+    def widget(self) -> StatusWidget:
+        """The live status widget (ipywidgets); created on first use."""
+        if self._widget is None:
+            from ._widget import StatusWidget
+
+            self._widget = StatusWidget(self)
+        return self._widget
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        try:
+            bundle: dict[str, Any] = self.widget._repr_mimebundle_(include=include, exclude=exclude)
+        except ImportError:  # ipywidgets missing: plain text
+            return {"text/plain": repr(self)}
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+
+def _register(handle: ServerHandle) -> None:
+    with _registry_lock:
+        old = _servers.get(handle.name)
+        _servers[handle.name] = handle
+    if old is not None and old is not handle:
+        old.stop()  # joins its thread: the port is free again when this returns
+
+
+def serve(
+    cls: type[ETLServer],
+    target: LocalTarget | str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    name: str | None = None,
+    **env: object,
+) -> ServerHandle:
+    """Run `cls` in a daemon thread of this process; see `ServerHandle`.
+
+    `target` is a LocalTarget (the server's AIS_TARGET_URL points at it) or an AIS_TARGET_URL string.
+    `env` sets environment variables for this server only (`ETL_DIRECT_FQN=True`). A server of the
+    same `name` (default: the class's ETL name) already running here is stopped first.
+    """
+    name = name or getattr(cls, "etl_name", None) or cls.__name__
+    handle = ServerHandle(cls, name, target, host, port, {k: _env_value(v) for k, v in env.items()})
+    _register(handle)
+    try:
+        return handle.start()
+    except BaseException:
+        with _registry_lock:
+            if _servers.get(name) is handle:
+                del _servers[name]
+        raise
+
+
+def running_servers() -> dict[str, ServerHandle]:
+    """The servers this process runs, by name."""
+    with _registry_lock:
+        return dict(_servers)
+
+
+def stop_all() -> None:
+    for handle in list(running_servers().values()):
+        handle.stop()
+
+
+# Daemon threads would otherwise be cut at interpreter exit without a graceful stop.
+atexit.register(stop_all)
