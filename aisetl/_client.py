@@ -96,6 +96,11 @@ class OutboundClient:
             resp = await self._get().put(url, content=content, headers=headers)
         except _TRANSIENT_ERRORS as exc:
             raise TransientError(exc) from exc
+        except OSError as exc:
+            # Not every transport failure is wrapped by httpx: a TLS 1.3 alert (client certificate
+            # required) arrives as a bare ssl.SSLError on the first read. Errors of the body's source
+            # never reach here as OSError: the caller wraps them (`_direct_put.SourceError`).
+            raise TransientError(exc) from exc
         except httpx.HTTPError as exc:
             raise ProtocolError(f"Direct put to {url!r} failed: {type(exc).__name__}: {exc}", status_code=500) from exc
         return Reply(resp.status_code, resp.headers, resp.content)
@@ -105,7 +110,7 @@ class OutboundClient:
         client = self._get()
         try:
             return await client.send(client.build_request("GET", url), stream=True)
-        except _TRANSIENT_ERRORS as exc:
+        except (*_TRANSIENT_ERRORS, OSError) as exc:
             raise TransientError(exc) from exc
         except httpx.HTTPError as exc:
             raise ProtocolError(f"GET {url!r} failed: {type(exc).__name__}: {exc}", status_code=500) from exc
@@ -115,7 +120,7 @@ class OutboundClient:
         try:
             async for chunk in resp.aiter_raw():
                 yield chunk
-        except _TRANSIENT_ERRORS as exc:
+        except (*_TRANSIENT_ERRORS, OSError) as exc:
             raise TransientError(exc) from exc
         finally:
             await resp.aclose()

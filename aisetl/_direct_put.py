@@ -28,6 +28,15 @@ if TYPE_CHECKING:
     from ._app import ETLApp, Request
 
 
+class SourceError(Exception):
+    """Carries an error of the streamed body's producer through httpx, which must not mistake an
+    OSError of the transform's for a failure of the connection to the next stage."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class DirectPut:
     def __init__(self, client: OutboundClient, settings: Settings, log: logging.Logger) -> None:
         self.client = client
@@ -86,12 +95,20 @@ class DirectPut:
 
             async def body() -> AsyncIterator[bytes]:
                 nonlocal sent
-                while (chunk := await out.get()) is not None:
+                while True:
+                    try:
+                        chunk = await out.get()
+                    except Exception as exc:  # the transform or its source failed, not the hop
+                        raise SourceError(exc) from exc
+                    if chunk is None:
+                        return
                     sent += len(chunk)
                     yield chunk
 
             try:
                 return await self.client.put(url, body(), headers)
+            except SourceError as exc:
+                raise exc.error from None
             finally:
                 out.abandon()
                 if feeder is not None:

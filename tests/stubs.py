@@ -10,9 +10,11 @@ from __future__ import annotations
 import io
 import socket
 import socketserver
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -63,12 +65,21 @@ class _Handler(socketserver.StreamRequestHandler):
     server: _TCPServer
 
     def handle(self) -> None:
-        while True:
+        if isinstance(self.connection, ssl.SSLSocket):
             try:
-                if not self._one():
-                    return
-            except (ConnectionError, OSError):
+                self.connection.do_handshake()
+            except (ssl.SSLError, OSError):
                 return
+        self.server.owner._connection_opened()
+        try:
+            while True:
+                try:
+                    if not self._one():
+                        return
+                except (ConnectionError, OSError, ValueError):
+                    return
+        finally:
+            self.server.owner._connection_closed()
 
     def _one(self) -> bool:
         line = _read_line(self.rfile).decode("latin-1").rstrip("\r\n")
@@ -137,9 +148,19 @@ class _TCPServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     block_on_close = False
 
-    def __init__(self, owner: RecordingServer) -> None:
+    def __init__(self, owner: RecordingServer, ssl_context: ssl.SSLContext | None) -> None:
         self.owner = owner
+        self.ssl_context = ssl_context
         super().__init__(("127.0.0.1", 0), _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = super().get_request()
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # failed TLS handshakes are part of the tests; the client side reports them
 
     def next_action(self, rec: Recorded) -> Action:
         return self.owner._next_action(rec)
@@ -155,15 +176,28 @@ class RecordingServer:
     `script` is a list of actions used in turn (the last one repeats), or a function of the request.
     """
 
-    def __init__(self, script: list[Action] | Script | None = None) -> None:
+    def __init__(self, script: list[Action] | Script | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.requests: list[Recorded] = []
+        self.connections = 0  # accepted so far
+        self.peak_connections = 0  # open at the same time, at most
+        self._open = 0
         self._lock = threading.Lock()
         self._script = script if script is not None else [Reply(200)]
         self._calls = 0
-        self._tcp = _TCPServer(self)
+        self._tcp = _TCPServer(self, ssl_context)
         self.port = self._tcp.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._tcp.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def _connection_opened(self) -> None:
+        with self._lock:
+            self.connections += 1
+            self._open += 1
+            self.peak_connections = max(self.peak_connections, self._open)
+
+    def _connection_closed(self) -> None:
+        with self._lock:
+            self._open -= 1
 
     def _next_action(self, rec: Recorded) -> Action:
         with self._lock:

@@ -28,6 +28,7 @@ from tests.transforms import (
     StreamCounting,
     StreamFailsFirst,
     StreamFailsLater,
+    StreamRaisesOSError,
     StreamUpper,
     TextUpper,
     Upper,
@@ -440,6 +441,17 @@ def test_next_stage_dropping_mid_stream_leaves_nothing_delivered(serve, stub):
     )
     assert resp.status_code in (502, 503)
     assert "ais-direct-put-length" not in resp.headers
+
+
+def test_a_streaming_transform_oserror_during_direct_put_is_a_transform_error(serve, stub, tmp_path):
+    f = object_file(tmp_path, b"x" * 100)
+    nxt = stub([Reply(200, b"")])
+    resp = serve(StreamRaisesOSError).http.put(
+        f"/b/o?etl_fqn={wire_fqn(str(f))}", content=b"", headers={"Ais-Node-Url": nxt.url}
+    )
+    assert resp.status_code == 500
+    assert "the model server went away" in resp.json()["detail"]
+    assert len(nxt.requests) <= 1  # not retried as if the hop had failed
 
 
 # --- errors and modes (47-54) -----------------------------------------------------------------------

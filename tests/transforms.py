@@ -121,3 +121,11 @@ class Both(FastAPIServer):
 
 class Neither(FastAPIServer):
     pass
+
+
+class StreamRaisesOSError(FastAPIServer):
+    """Fails with an OSError of its own (not a network failure of the hop)."""
+
+    def transform_stream(self, reader: BinaryIO, path: str, etl_args: str) -> Iterator[bytes]:
+        yield reader.read(10)
+        raise ConnectionResetError("the model server went away")
