@@ -100,7 +100,7 @@ def test_hpull_from_an_https_target_uses_the_same_tls_settings(serve, ca, pem):
 
 def test_max_conn_bounds_the_connections_to_a_next_stage(serve, stub):
     def concurrent_puts(max_conn: str) -> int:
-        nxt = stub([Reply(200, b"")])
+        nxt: RecordingServer = stub([Reply(200, b"")])
         r = serve(Upper, {"MAX_CONN": max_conn})
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             statuses = list(
