@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._base import ETLServer as ETLServer
+from ._comm import ETLCallError as ETLCallError
 from ._exceptions import (
     ConfigError as ConfigError,
     DirectPutError as DirectPutError,
@@ -10,6 +11,7 @@ from ._exceptions import (
     ProtocolError as ProtocolError,
     TargetError as TargetError,
 )
+from ._job import Job as Job, JobReport as JobReport
 from ._kernel import ServerHandle as ServerHandle
 from ._server import FastAPIServer as FastAPIServer
 from ._target import LocalTarget as LocalTarget
@@ -19,9 +21,12 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigError",
     "DirectPutError",
+    "ETLCallError",
     "ETLError",
     "ETLServer",
     "FastAPIServer",
+    "Job",
+    "JobReport",
     "LocalTarget",
     "ProtocolError",
     "ServerHandle",

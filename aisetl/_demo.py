@@ -21,6 +21,14 @@ class Upper(FastAPIServer):
         return data.upper()
 
 
+class Reverse(FastAPIServer):
+    """The second stage: reverses the bytes."""
+
+    def transform(self, data: bytes | str, path: str, etl_args: str) -> bytes:
+        assert isinstance(data, bytes)
+        return data[::-1]
+
+
 def run(say: Callable[[str], None] = print) -> int:
     """Run the demo; returns 0 when every step did what AIS expects."""
     failures = 0
@@ -67,5 +75,21 @@ def run(say: Callable[[str], None] = print) -> int:
             say(f"  the target now holds dst/hello world.txt = {stored!r}")
             check(stored == b"HELLO, AIS", "the destination object is the transformed bytes")
             http.close()
+
+            say("\noffline: bucket src -> out through a two-stage pipeline (Upper, then Reverse) with direct put")
+            for i in range(20):
+                tgt.put(f"src/doc-{i:02d}.txt", f"document number {i}".encode())
+            with environ_override({"AIS_TARGET_URL": tgt.ais_target_url("reverse-demo")}):
+                second = Reverse()
+            with ServerThread(second.app, name="reverse-demo", **uvicorn_options(log_level="warning")) as rev:
+                job = tgt.transform("src", "out", etl=[etl.url, rev.url], ext={"txt": "rev"})
+                report = job.wait()
+            say("  " + report.summary())
+            check(report.done == 21 and report.failed == 0, "every object done, none failed")
+            sample = tgt.get("out/doc-07.rev")
+            say(f"  out/doc-07.rev = {sample!r}")
+            check(sample == b"7 REBMUN TNEMUCOD", "transformed by both stages, in order")
+            delivered = sum(1 for d in tgt.deliveries if d.query.get("uuid") == report.job_id)
+            check(delivered == 21, f"{delivered} objects reached the target by direct put")
     say("\nall steps passed" if not failures else f"\n{failures} step(s) failed")
     return 1 if failures else 0

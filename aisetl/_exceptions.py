@@ -4,7 +4,8 @@
     ├── ConfigError        bad or missing environment (also an OSError, i.e. the SDK's EnvironmentError)
     ├── ProtocolError      bad input on the wire: header, query, FQN, URL, control message (.status_code)
     ├── TargetError        the hpull source (the AIS target) answered an error status (.status_code)
-    └── DirectPutError     the next stage could not be reached; retries exhausted or not allowed
+    ├── DirectPutError     the next stage could not be reached; retries exhausted or not allowed
+    └── ETLCallError       (LocalTarget) the ETL answered an error or could not be reached (.status)
 
 The server turns each into a response in one place (`_app.error_response`).
 """

@@ -15,16 +15,29 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+import httpx
+
 from ._app import Receive, Scope, Send, read_body, read_file, send_response
+from ._comm import RETRY_SLEEP, SOFT_RETRIES, ETLCallError, HTTPComm, ObjectCall, WSComm, check_comm
 from ._exceptions import ProtocolError
+from ._job import Job
+from ._kernel import ServerHandle
 from ._protocol import ETL_OBJECT_ROUTE, object_fqn, object_uname, parse_uname, path_escape
-from ._thread import ServerThread
+from ._thread import LoopThread, ServerThread
+
+Stage = ServerHandle | str
+
+
+def stage_url(stage: Stage) -> str:
+    """The URL of a pipeline stage: a server handle's, or the string given."""
+    return stage.url if isinstance(stage, ServerHandle) else stage
+
 
 # Bytes per body message when serving an object: large objects are streamed, not loaded whole.
 SERVE_CHUNK = 1 << 20
@@ -67,8 +80,10 @@ class LocalTarget:
         os.makedirs(self.mountpath, exist_ok=True)
         self.secret = secrets.token_hex(8)
         self.deliveries: list[Delivery] = []
+        self._delivered: dict[tuple[str, str], int] = {}  # (uuid, name) -> size
         self._lock = threading.Lock()
         self._thread: ServerThread | None = None
+        self._loop: LoopThread | None = None
 
     @classmethod
     def from_dir(cls, path: str | os.PathLike[str]) -> LocalTarget:
@@ -101,11 +116,111 @@ class LocalTarget:
         tmp.write_bytes(data)
         os.replace(tmp, path)  # readers never see half an object
 
-    def get(self, name: str) -> bytes:
-        try:
-            return read_file(self.fqn(name))
-        except FileNotFoundError:
-            raise KeyError(f"no object {name!r} on this target") from None
+    def get(
+        self,
+        name: str,
+        etl: Stage | None = None,
+        comm: str = "hpush",
+        etl_args: str = "",
+        pipeline: Sequence[Stage] = (),
+        fqn: bool = True,
+        obj_timeout: float | None = 45.0,
+    ) -> bytes:
+        """The object's bytes; with `etl`, transformed inline, as a client GET with etl_name.
+
+        `etl` is an in-kernel server handle or the URL of any running ETL server. hpush sends the
+        object's FQN with an empty body (`fqn=False`: the bytes), hpull the escaped uname, ws the
+        control (+ content) frames; `pipeline` lists further ETL stages (Ais-Node-Url). An ETL error
+        raises `ETLCallError` with the status and the text AIS would report.
+        """
+        if etl is None:
+            try:
+                return read_file(self.fqn(name))
+            except FileNotFoundError:
+                raise KeyError(f"no object {name!r} on this target") from None
+        check_comm(comm)
+        stages = [stage_url(p) for p in pipeline]
+        if comm == "hpull" and stages:
+            raise ETLCallError(400, "inline transform pipeline not supported for hpull://")
+        bucket, obj = check_name(name)
+        data = None if fqn else self.get(name)
+        if data is None and not os.path.isfile(self.fqn(name)):
+            raise KeyError(f"no object {name!r} on this target")
+        call = ObjectCall(bucket, obj, self.fqn(name), data, etl_args, ",".join(stages))
+        return self.loop.run(self._inline(stage_url(etl), comm, call, obj_timeout))
+
+    async def _inline(self, etl_url: str, comm: str, call: ObjectCall, obj_timeout: float | None) -> bytes:
+        if comm == "ws":
+            ws = WSComm(etl_url)
+            try:
+                answer = await ws.send(call)
+            finally:
+                await ws.aclose()
+        else:
+            async with httpx.AsyncClient(timeout=None) as client:
+                answer = await HTTPComm(client, etl_url, comm, obj_timeout).send(call)
+        return answer.body
+
+    def transform(
+        self,
+        src_bucket: str,
+        dst_bucket: str,
+        etl: Stage | Sequence[Stage],
+        comm: str = "hpush",
+        prefix: str = "",
+        ext: dict[str, str] | None = None,
+        continue_on_error: bool = False,
+        num_workers: int = 4,
+        obj_timeout: float | None = 45.0,
+        fqn: bool = True,
+        etl_args: str = "",
+        soft_retries: int = SOFT_RETRIES,
+        retry_sleep: float = RETRY_SLEEP,
+    ) -> Job:
+        """Offline transform of `src_bucket` (objects starting with `prefix`) into `dst_bucket`.
+
+        `etl` is one server or a list (a pipeline). Each object goes to the first ETL with the other
+        stages and the destination in Ais-Node-Url; `ext={"jpg": "png"}` renames extensions. Returns a
+        `Job` at once: `job.wait()` blocks and returns the report. `soft_retries` and `retry_sleep`
+        are AIS's (10, 1 s growing by 0.5 s); tests may lower them.
+        """
+        stages = [etl] if isinstance(etl, (str, ServerHandle)) else list(etl)
+        names = self.list(src_bucket, prefix)
+        return Job(
+            self,
+            names,
+            dst_bucket,
+            [stage_url(s) for s in stages],
+            comm,
+            ext,
+            continue_on_error,
+            num_workers,
+            obj_timeout,
+            fqn,
+            etl_args,
+            soft_retries,
+            retry_sleep,
+        )
+
+    def _record_delivery(self, d: Delivery) -> None:
+        with self._lock:
+            self.deliveries.append(d)
+            self._delivered[(d.query.get("uuid", ""), d.name)] = d.size
+
+    def size(self, name: str) -> int:
+        return os.path.getsize(self.fqn(name))
+
+    def delivered_size(self, job_id: str, name: str) -> int | None:
+        """Size of `name` as delivered to this target by job `job_id` (its uuid), None if never."""
+        with self._lock:
+            return self._delivered.get((job_id, name))
+
+    @property
+    def loop(self) -> LoopThread:
+        """The event loop this target's client work (inline calls, jobs) runs on."""
+        if self._loop is None:
+            self._loop = LoopThread("aisetl-target-client")
+        return self._loop
 
     def delete(self, name: str) -> None:
         try:
@@ -156,6 +271,9 @@ class LocalTarget:
         return f"{self.url}{ETL_OBJECT_ROUTE}/{etl_name}/{self.secret}"
 
     def close(self) -> None:
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
         if self._thread is not None:
             self._thread.stop()
             self._thread = None
@@ -260,7 +378,6 @@ class TargetApp:
         data = await read_body(receive)
         await asyncio.get_running_loop().run_in_executor(None, self.target.put, name, data)
         query: dict[str, Any] = dict(parse_qsl(scope["query_string"].decode("latin-1")))
-        with self.target._lock:
-            self.target.deliveries.append(Delivery(name, len(data), query))
+        self.target._record_delivery(Delivery(name, len(data), query))
         # 200 with an empty body: what an AIS target answers a direct put with (3.5).
         await send_response(send, 200, b"", [])

@@ -66,7 +66,7 @@ class Sleepy(FastAPIServer):
     """Blocks the calling thread (as a model or a blocking client would) for objects named slow*."""
 
     def transform(self, data: bytes | str, path: str, etl_args: str) -> bytes:
-        if path.startswith("slow"):
+        if "slow" in path:
             time.sleep(1.5)
         assert isinstance(data, bytes)
         return data

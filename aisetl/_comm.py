@@ -1,0 +1,177 @@
+"""How an AIS target talks to an ETL server (protocol sections 1.2, 6 and 9), as a LocalTarget does.
+
+One request per object: hpush (`PUT /<bucket>/<object>`), hpull (`GET /<uname>`) or a WebSocket
+control (+ content) frame, with the inline pipeline or the offline destination in `Ais-Node-Url`, and
+the target's reading of the answer: 200/202 body = the transformed object, 204 = delivered by direct
+put, >= 400 = `ETL error: <body>`; over WebSocket any text frame = delivered.
+
+The target's retry loop (`retryConnSoftErr`): refused/reset connections and a 503 carrying
+`Ais-Etl-Retry-Reason: direct-put-transient` (when the target pushed the bytes and can push them
+again) are soft errors, retried up to 10 times with a sleep of 1 s growing by 0.5 s; a timeout is
+fatal; any other status is returned once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ._exceptions import ETLError
+from ._protocol import RETRY_REASON_DIRECT_PUT_TRANSIENT, object_uname, path_escape
+
+SOFT_RETRIES = 10  # cmn.RetryArgs SoftErr
+RETRY_SLEEP = 1.0  # seconds before the first retry
+RETRY_SLEEP_STEP = 0.5  # added per retry
+COMMS = ("hpush", "hpull", "ws")
+
+
+class ETLCallError(ETLError):
+    """The ETL answered an error, or could not be reached: `status` and the text AIS would record."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the ETL gave back for one object: the transformed bytes, or `delivered` by direct put."""
+
+    body: bytes
+    delivered: bool
+
+
+@dataclass(frozen=True)
+class ObjectCall:
+    """One object to send: its name, its file (for etl_fqn), or its bytes (pushed)."""
+
+    bucket: str
+    obj: str
+    fqn: str
+    data: bytes | None  # None: send the FQN instead of the bytes
+    etl_args: str = ""
+    pipeline: str = ""  # Ais-Node-Url: the remaining stages and/or the destination
+
+
+def check_comm(comm: str) -> str:
+    if comm not in COMMS:
+        raise ValueError(f"comm must be one of {', '.join(COMMS)} (without '://'), got {comm!r}")
+    return comm
+
+
+class HTTPComm:
+    """hpush and hpull, with the target's soft-retry loop and obj_timeout."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        etl_url: str,
+        comm: str,
+        obj_timeout: float | None,
+        soft_retries: int = SOFT_RETRIES,
+        retry_sleep: float = RETRY_SLEEP,
+    ) -> None:
+        self.client = client
+        self.etl_url = etl_url.rstrip("/")
+        self.comm = comm
+        self.obj_timeout = obj_timeout
+        self.soft_retries = soft_retries
+        self.retry_sleep = retry_sleep
+
+    def request(self, call: ObjectCall) -> httpx.Request:
+        params: dict[str, str] = {}
+        if call.data is None:
+            params["etl_fqn"] = path_escape(call.fqn)
+        if call.etl_args:
+            params["etl_args"] = call.etl_args
+        headers = {"Ais-Node-Url": call.pipeline} if call.pipeline else {}
+        if self.comm == "hpull":
+            url = f"{self.etl_url}/{path_escape(object_uname(call.bucket, call.obj))}"
+            return self.client.build_request("GET", url, params=params, headers=headers)
+        # AIS sends the hpush path unescaped, which mangles names with '#' or '?' (protocol 1.3);
+        # escaping it keeps every name intact and decodes to the same path.
+        url = f"{self.etl_url}/{quote(call.bucket, safe='')}/{quote(call.obj, safe='/@')}"
+        return self.client.build_request("PUT", url, params=params, headers=headers, content=call.data or b"")
+
+    async def send(self, call: ObjectCall) -> Answer:
+        attempt = 0
+        while True:
+            try:
+                resp = await asyncio.wait_for(self.client.send(self.request(call)), self.obj_timeout)
+            except (asyncio.TimeoutError, httpx.TimeoutException):
+                raise ETLCallError(
+                    504, f"ETL timeout: no complete answer within obj_timeout={self.obj_timeout}s"
+                ) from None
+            except (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+                if attempt >= self.soft_retries:
+                    raise ETLCallError(
+                        503, f"ETL unreachable after {attempt + 1} attempts: {type(exc).__name__}: {exc}"
+                    ) from None
+            else:
+                replayable = call.data is not None
+                retry_asked = (
+                    resp.status_code == 503
+                    and resp.headers.get("ais-etl-retry-reason") == RETRY_REASON_DIRECT_PUT_TRANSIENT
+                )
+                if not (retry_asked and replayable):
+                    return self.answer(resp)
+                if attempt >= self.soft_retries:
+                    raise ETLCallError(503, "503 Service Unavailable: retriable soft error")
+            await asyncio.sleep(self.retry_sleep + RETRY_SLEEP_STEP * attempt)
+            attempt += 1
+
+    @staticmethod
+    def answer(resp: httpx.Response) -> Answer:
+        status = resp.status_code
+        if status in (200, 202):
+            return Answer(resp.content, delivered=False)
+        if status == 204:
+            return Answer(b"", delivered=True)
+        if status >= 400:
+            raise ETLCallError(status, f"ETL error: {resp.text}")
+        raise ETLCallError(status, f"ETL answered {status}: not a status a target can use")
+
+
+class WSComm:
+    """ws://: one connection, objects sent one after another; any text reply means delivered."""
+
+    def __init__(self, etl_url: str) -> None:
+        self.ws_url = etl_url.rstrip("/").replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws"
+        self._conn: Any = None
+        self._lock = asyncio.Lock()
+
+    async def send(self, call: ObjectCall) -> Answer:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+        ctrl: dict[str, str] = {"path": call.obj}
+        if call.data is None:
+            ctrl["fqn"] = path_escape(call.fqn)
+        if call.etl_args:
+            ctrl["etl_args"] = call.etl_args
+        if call.pipeline:
+            ctrl["pipeline"] = call.pipeline
+        async with self._lock:  # one object at a time per connection: replies match requests
+            try:
+                if self._conn is None:
+                    self._conn = await connect(self.ws_url, max_size=None, compression=None, ping_interval=None)
+                await self._conn.send(json.dumps(ctrl).encode())
+                if call.data is not None:
+                    await self._conn.send(call.data)
+                reply = await self._conn.recv()
+            except (OSError, ConnectionClosed, InvalidHandshake) as exc:
+                self._conn = None
+                raise ETLCallError(503, f"ETL WebSocket failed: {type(exc).__name__}: {exc}") from None
+        if isinstance(reply, str):
+            return Answer(b"", delivered=True)
+        return Answer(bytes(reply), delivered=False)
+
+    async def aclose(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None

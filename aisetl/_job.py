@@ -1,0 +1,234 @@
+"""Offline (bucket-to-bucket) transforms on a LocalTarget, with AIS's semantics.
+
+Every source object is sent to the first ETL once, with the rest of the pipeline and the destination
+in `Ais-Node-Url`, as an AIS target does when the destination object lives on another target. The ETL
+answers 204 (it delivered the object by direct put) or 200 with the bytes (the target writes them
+itself). Beyond AIS, a 204 is checked: the object must have reached the destination under this job's
+id, else the object fails — nothing is reported as done that is not at the destination.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ._comm import Answer, ETLCallError, HTTPComm, ObjectCall, WSComm, check_comm
+
+if TYPE_CHECKING:
+    from ._target import LocalTarget
+
+PROGRESS_REFRESH = 0.5
+
+
+@dataclass(frozen=True)
+class ObjectError:
+    """A failed object, as AIS records it: `ais://bucket/object`, status, message."""
+
+    name: str
+    status: int
+    message: str
+
+
+@dataclass
+class JobReport:
+    job_id: str
+    state: str  # running, finished, aborted
+    total: int
+    done: int = 0
+    failed: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+    errors: list[ObjectError] = field(default_factory=list)
+
+    @property
+    def objects_per_second(self) -> float:
+        return self.done / self.seconds if self.seconds else 0.0
+
+    @property
+    def mib_per_second(self) -> float:
+        return self.bytes_in / self.seconds / (1 << 20) if self.seconds else 0.0
+
+    def summary(self) -> str:
+        text = (
+            f"job {self.job_id} {self.state}: {self.done}/{self.total} done, {self.failed} failed, "
+            f"{self.bytes_in} bytes in, {self.bytes_out} bytes out, {self.seconds:.2f} s, "
+            f"{self.objects_per_second:.0f} objects/s, {self.mib_per_second:.1f} MiB/s"
+        )
+        for e in self.errors[:20]:
+            text += f"\n  {e.name}: {e.status} {e.message}"
+        if len(self.errors) > 20:
+            text += f"\n  ... and {len(self.errors) - 20} more"
+        return text
+
+
+def rename(obj: str, ext: dict[str, str] | None) -> str:
+    """The destination object name: the source name with its extension mapped (`{"jpg": "png"}`)."""
+    if ext:
+        stem, dot, suffix = obj.rpartition(".")
+        if dot and suffix in ext:
+            return f"{stem}.{ext[suffix]}"
+    return obj
+
+
+class Job:
+    """A running or finished offline transform: `wait()`, `report()`, live progress in a notebook."""
+
+    def __init__(
+        self,
+        target: LocalTarget,
+        names: list[str],
+        dst_bucket: str,
+        etl_urls: list[str],
+        comm: str,
+        ext: dict[str, str] | None,
+        continue_on_error: bool,
+        num_workers: int,
+        obj_timeout: float | None,
+        fqn: bool,
+        etl_args: str,
+        soft_retries: int,
+        retry_sleep: float,
+    ) -> None:
+        if not etl_urls:
+            raise ValueError("an offline transform needs at least one ETL server")
+        if num_workers < 1:
+            raise ValueError(f"num_workers must be >= 1, got {num_workers}")
+        self.target = target
+        self.names = names
+        self.dst_bucket = dst_bucket
+        self.etl_urls = etl_urls
+        self.comm = check_comm(comm)
+        self.ext = ext
+        self.continue_on_error = continue_on_error
+        self.num_workers = num_workers
+        self.obj_timeout = obj_timeout
+        self.fqn = fqn
+        self.etl_args = etl_args
+        self.soft_retries = soft_retries
+        self.retry_sleep = retry_sleep
+        self.job_id = "etl-" + uuid.uuid4().hex[:10]
+        self._report = JobReport(self.job_id, "running", len(names))
+        self._lock = threading.Lock()
+        self._started = time.perf_counter()
+        self._aborted = False
+        self._future = target.loop.submit(self._run())
+
+    # --- running -----------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        limits = httpx.Limits(max_connections=self.num_workers, max_keepalive_connections=self.num_workers)
+        async with httpx.AsyncClient(timeout=None, limits=limits) as client:
+            queue = list(reversed(self.names))
+            if self.comm == "ws":
+                comms: list[HTTPComm | WSComm] = [WSComm(self.etl_urls[0]) for _ in range(self.num_workers)]
+            else:
+                http = HTTPComm(
+                    client, self.etl_urls[0], self.comm, self.obj_timeout, self.soft_retries, self.retry_sleep
+                )
+                comms = [http] * self.num_workers
+            try:
+                await asyncio.gather(*(self._worker(queue, c) for c in comms))
+            finally:
+                for c in comms:
+                    if isinstance(c, WSComm):
+                        await c.aclose()
+        with self._lock:
+            self._report.state = "aborted" if self._aborted else "finished"
+            self._report.seconds = time.perf_counter() - self._started
+
+    async def _worker(self, queue: list[str], comm: HTTPComm | WSComm) -> None:
+        loop = asyncio.get_running_loop()
+        while queue and not self._aborted:
+            name = queue.pop()
+            bucket, obj = name.split("/", 1)
+            dst = f"{self.dst_bucket}/{rename(obj, self.ext)}"
+            fqn = self.target.fqn(name)
+            try:
+                data = None if self.fqn else await loop.run_in_executor(None, self.target.get, name)
+                pipeline = ",".join([*self.etl_urls[1:], self.target.destination(dst, uuid=self.job_id)])
+                call = ObjectCall(bucket, obj, fqn, data, self.etl_args, pipeline)
+                size_in = len(data) if data is not None else self.target.size(name)
+                answer = await comm.send(call)
+                size_out = await self._land(answer, dst, isinstance(comm, WSComm))
+            except ETLCallError as exc:
+                self._fail(name, exc.status, str(exc))
+            except (OSError, KeyError, ValueError) as exc:
+                self._fail(name, 500, f"{type(exc).__name__}: {exc}")
+            else:
+                with self._lock:
+                    self._report.done += 1
+                    self._report.bytes_in += size_in
+                    self._report.bytes_out += size_out
+
+    async def _land(self, answer: Answer, dst: str, over_ws: bool) -> int:
+        """Where the transformed object ended up; its size at the destination."""
+        if answer.delivered:
+            size = self.target.delivered_size(self.job_id, dst)
+            if size is None:
+                raise ETLCallError(502, f"the ETL reported {dst!r} delivered, but it never reached the destination")
+            return size
+        if over_ws:
+            # AIS expected a direct put (the destination is remote) and has nowhere to write bytes.
+            raise ETLCallError(500, "expected direct put but got result from pipeline")
+        await asyncio.get_running_loop().run_in_executor(None, self.target.put, dst, answer.body)
+        return len(answer.body)
+
+    def _fail(self, name: str, status: int, message: str) -> None:
+        with self._lock:
+            self._report.failed += 1
+            self._report.errors.append(ObjectError(f"ais://{name}", status, message))
+            if not self.continue_on_error:
+                self._aborted = True
+
+    # --- results -----------------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self._future.done()
+
+    def report(self) -> JobReport:
+        """A snapshot of the counters (final once the job finished)."""
+        with self._lock:
+            r = self._report
+            seconds = r.seconds if self.finished else time.perf_counter() - self._started
+            return JobReport(
+                r.job_id, r.state, r.total, r.done, r.failed, r.bytes_in, r.bytes_out, seconds, list(r.errors)
+            )
+
+    def wait(self, timeout: float | None = None) -> JobReport:
+        """Block until the job ends; its report."""
+        self._future.result(timeout)
+        return self.report()
+
+    def __repr__(self) -> str:
+        return f"<Job {self.report().summary()}>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        try:
+            from ._widget import JobProgress
+        except ImportError:
+            return {"text/plain": repr(self)}
+        bundle: dict[str, Any] = JobProgress(self).box._repr_mimebundle_(include=include, exclude=exclude)
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    def _report_html(self) -> str:
+        r = self.report()
+        rows = html.escape(r.summary().split("\n")[0])
+        if r.errors:
+            items = "".join(
+                f"<tr><td><code>{html.escape(e.name)}</code></td><td>{e.status}</td><td>{html.escape(e.message[:300])}</td></tr>"
+                for e in r.errors[:50]
+            )
+            rows += (
+                f"<table style='font-size:small'><tr><th>object</th><th>status</th><th>message</th></tr>{items}</table>"
+            )
+        return rows
