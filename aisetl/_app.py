@@ -17,7 +17,6 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from ._bridge import Pipe, PipeReader, pump
@@ -35,6 +34,7 @@ from ._protocol import (
     parse_query,
     upstream_object_url,
 )
+from ._workers import WorkerPool
 
 if TYPE_CHECKING:
     from ._base import ETLServer
@@ -143,16 +143,16 @@ class ETLApp:
         self.log: logging.Logger = server.logger
         self.client = OutboundClient(server.settings)
         self.direct_put = DirectPut(self.client, server.settings, self.log)
-        self._executor: ThreadPoolExecutor | None = None
+        self._workers: WorkerPool | None = None
         self._content_type: tuple[bytes, bytes] | None = None
 
     # --- plumbing ----------------------------------------------------------------------------------
 
     @property
-    def executor(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(TRANSFORM_THREADS, thread_name_prefix="aisetl-transform")
-        return self._executor
+    def workers(self) -> WorkerPool:
+        if self._workers is None:
+            self._workers = WorkerPool(TRANSFORM_THREADS, "aisetl-transform")
+        return self._workers
 
     @property
     def content_type(self) -> tuple[bytes, bytes]:
@@ -165,8 +165,7 @@ class ETLApp:
         if server.transform_is_async:
             out = await server.transform(data, path, etl_args)  # type: ignore[misc]
         else:
-            loop = asyncio.get_running_loop()
-            out = await loop.run_in_executor(self.executor, server.transform, data, path, etl_args)
+            out = await self.workers.run(server.transform, data, path, etl_args)
         return as_bytes(out, "transform()")
 
     def produce(self, open_reader: Callable[[], BinaryIO], path: str, etl_args: str, out: Pipe) -> None:
@@ -260,9 +259,9 @@ class ETLApp:
     async def aclose(self) -> None:
         """Release the outbound connections and the worker threads (a restart recreates them)."""
         await self.client.aclose()
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.shutdown()
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -306,7 +305,7 @@ class ETLApp:
         # One stat decides whether the read may block the loop; the read itself is the only other call.
         if os.stat(fqn).st_size <= INLINE_READ_MAX:
             return read_file(fqn)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, read_file, fqn)
+        return await self.workers.run(read_file, fqn)
 
     async def send_outcome(self, req: Request, outcome: DirectPutOutcome, send: Send) -> None:
         if outcome.status >= 400:
@@ -321,7 +320,7 @@ class ETLApp:
         loop = asyncio.get_running_loop()
         opener, feeder = await self.open_source(req)
         out = Pipe(loop)
-        loop.run_in_executor(self.executor, self.produce, opener, req.path, req.etl_args, out)
+        self.workers.start_soon(self.produce, opener, req.path, req.etl_args, out)
         try:
             chunk = await out.get()  # raises here: nothing sent yet, the caller answers the error
             await send({"type": "http.response.start", "status": 200, "headers": [self.content_type]})

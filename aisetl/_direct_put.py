@@ -91,7 +91,7 @@ class DirectPut:
             sent = 0
             opener, feeder = await app.open_source(req)
             out = Pipe(loop)
-            loop.run_in_executor(app.executor, app.produce, opener, req.path, req.etl_args, out)
+            app.workers.start_soon(app.produce, opener, req.path, req.etl_args, out)
 
             async def body() -> AsyncIterator[bytes]:
                 nonlocal sent

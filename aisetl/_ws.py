@@ -113,7 +113,7 @@ class Connection:
         opener = (lambda: open(fqn, "rb")) if content is None else (lambda: io.BytesIO(content))
         loop = asyncio.get_running_loop()
         out = Pipe(loop)
-        loop.run_in_executor(app.executor, app.produce, opener, ctrl.path, ctrl.etl_args, out)
+        app.workers.start_soon(app.produce, opener, ctrl.path, ctrl.etl_args, out)
         try:
             chunks = []
             while (chunk := await out.get()) is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import socket
 import textwrap
 import time
@@ -33,19 +34,20 @@ def free_port() -> int:
 
 def test_rerunning_the_defining_cell_replaces_the_server_without_leaks():
     port = free_port()
+    count = "import os, threading; (threading.active_count(), len(os.listdir('/proc/self/fd')))"
     with kernel() as k:
-        k.check("import threading")
         for version in range(1, 21):
             result = k.check(DEFINE.format(version=version, port=port))
             assert result.value() == repr(f"HI v{version}".encode())
-            if version == 1:
-                threads = int(k.check("threading.active_count()").value())
-        assert int(k.check("threading.active_count()").value()) == threads
+            if version == 2:
+                threads, fds = ast.literal_eval(k.check(count).value())
+        threads_after, fds_after = ast.literal_eval(k.check(count).value())
+        # A leak of one thread or one socket per re-run would show as 18 more; allow for a worker
+        # thread or a socket of the last run still closing.
+        assert threads_after - threads <= 2
+        assert fds_after - fds <= 2
         assert k.check("list(aisetl._kernel.running_servers())").value() == "['upper']"
         assert httpx.put(f"http://127.0.0.1:{port}/b/o", content=b"x").content == b"X v20"
-        fds = k.check("import os; len(os.listdir('/proc/self/fd'))").value()
-        k.check(DEFINE.format(version=21, port=port))
-        assert k.check("len(os.listdir('/proc/self/fd'))").value() == fds
 
 
 def test_a_start_failure_raises_in_the_cell_instead_of_hanging():

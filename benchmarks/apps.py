@@ -1,0 +1,74 @@
+"""The same transforms for aisetl and the official aistore server, as ASGI apps uvicorn can import.
+
+Which implementation and mode is chosen by environment variables, so that one module serves both:
+BENCH_IMPL = aisetl | official | floor (a bare ASGI app), BENCH_MODE = identity | stream | md5.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+IMPL = os.environ.get("BENCH_IMPL", "aisetl")
+MODE = os.environ.get("BENCH_MODE", "identity")
+CHUNK = 64 * 1024
+
+
+def _transform(data: bytes, path: str, etl_args: str) -> bytes:
+    if MODE == "md5":
+        return hashlib.md5(data).hexdigest().encode()
+    return data
+
+
+def _transform_stream(reader: BinaryIO, path: str, etl_args: str) -> Iterator[bytes]:
+    while chunk := reader.read(CHUNK):
+        yield chunk
+
+
+def _make(base: Any) -> Any:
+    if MODE == "stream":
+
+        class StreamETL(base):  # type: ignore[misc,valid-type]
+            def transform_stream(self, reader: BinaryIO, path: str, etl_args: str) -> Iterator[bytes]:
+                return _transform_stream(reader, path, etl_args)
+
+        return StreamETL
+
+    class BufferedETL(base):  # type: ignore[misc,valid-type]
+        def transform(self, data: bytes, path: str, etl_args: str) -> bytes:
+            return _transform(data, path, etl_args)
+
+    return BufferedETL
+
+
+async def floor(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The least an ASGI app can do per request: read the body, answer it."""
+    if scope["type"] != "http":
+        return
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    if MODE == "md5":
+        body = hashlib.md5(body).hexdigest().encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+if IMPL == "official":
+    import logging
+
+    from aistore.sdk.etl.webserver.fastapi_server import FastAPIServer as OfficialServer
+
+    app = _make(OfficialServer)().app
+    logging.getLogger().setLevel(logging.WARNING)  # the official server logs INFO per server; not per request
+elif IMPL == "floor":
+    app = floor
+else:
+    from aisetl import FastAPIServer
+
+    app = _make(FastAPIServer)().app
