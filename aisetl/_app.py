@@ -200,17 +200,15 @@ class ETLApp:
             raise TargetError(
                 f"Network error: cannot GET object {path!r} from the AIS target: {exc}", status_code=502
             ) from exc
-        if not 200 <= resp.status_code < 300:
+        if not 200 <= resp.status < 300:
             try:
-                snippet = (await resp.aread())[:256].decode("utf-8", "replace")
+                snippet = (await resp.read())[:256].decode("utf-8", "replace")
             except Exception:
                 snippet = ""
-            finally:
-                await resp.aclose()
             raise TargetError(
                 f"Target request failed: GET of object {path!r} from the AIS target answered "
-                f"{resp.status_code}{': ' + snippet if snippet else ''}",
-                status_code=resp.status_code,
+                f"{resp.status}{': ' + snippet if snippet else ''}",
+                status_code=resp.status,
             )
         return self.client.read_stream(resp)
 

@@ -1,9 +1,9 @@
-"""Outbound HTTP: the hpull GET to the AIS target and the direct-put PUT to the next stage.
+"""Outbound HTTP of the server: the hpull GET to the AIS target and the direct-put PUT to the next stage.
 
-One `httpx.AsyncClient` per server and event loop, built on first use with the TLS, auth and pool
-settings of the environment. httpx errors are translated here, at one boundary:
-transport failures with no committed response become `TransientError` (the caller decides whether to
-retry); any other httpx error is a `ProtocolError` answered 500.
+One connection pool (`_http11`) per server and event loop, built on first use with the TLS, auth and
+pool settings of the environment. Its errors are translated here, at one boundary: transport failures
+with no committed response become `TransientError` (the caller decides whether to retry); an unusable
+URL is a `ProtocolError` answered 500.
 """
 
 from __future__ import annotations
@@ -13,24 +13,16 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import httpx
-
+from . import _http11
 from ._exceptions import ConfigError, ProtocolError
 from ._protocol import Settings
 
 # Failures that leave no response behind: safe to retry against a replayable source (3.6).
-_TRANSIENT_ERRORS = (
-    httpx.ConnectError,  # refused, unreachable, DNS
-    httpx.ReadError,  # dropped while we read the reply
-    httpx.WriteError,  # dropped while we were still sending the body
-    httpx.RemoteProtocolError,  # closed without a response, broken framing
-    httpx.CloseError,
-    httpx.TimeoutException,
-)
+_TRANSIENT_ERRORS = (_http11.ConnectError, _http11.ReadError, _http11.WriteError, OSError)
 
 
 class TransientError(Exception):
-    """A transport-level failure; `cause` is the httpx exception."""
+    """A transport-level failure; `cause` is the underlying error."""
 
     def __init__(self, cause: BaseException) -> None:
         super().__init__(f"{type(cause).__name__}({cause})")
@@ -40,12 +32,12 @@ class TransientError(Exception):
 @dataclass(frozen=True)
 class Reply:
     status: int
-    headers: httpx.Headers
+    headers: dict[str, str]  # lower-case names
     body: bytes
 
 
 def build_ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    """The TLS context of outbound calls, or None to let httpx use its default (system CAs)."""
+    """The TLS context of outbound calls, or None for the default (system CAs, built when needed)."""
     if not (settings.skip_verify or settings.client_ca or settings.client_cert):
         return None
     try:
@@ -67,60 +59,50 @@ class OutboundClient:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._ssl = build_ssl_context(settings)  # checked at construction: a bad file fails early
-        self._client: httpx.AsyncClient | None = None
+        self._pool: _http11.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _get(self) -> httpx.AsyncClient:
+    def _get(self) -> _http11.Pool:
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
+        if self._pool is None or self._loop is not loop:
             s = self._settings
-            limits = httpx.Limits(
-                max_connections=s.max_conn,
-                max_keepalive_connections=s.max_keepalive_conn,
-                keepalive_expiry=s.keepalive_expiry,
-            )
-            transport = httpx.AsyncHTTPTransport(verify=self._ssl or True, limits=limits)
-            # No client-side timeout: the target's obj_timeout bounds the whole chain (3.4).
-            self._client = httpx.AsyncClient(transport=transport, timeout=None, headers=s.outbound_headers)
+            limits = _http11.Limits(s.max_conn, s.max_keepalive_conn, s.keepalive_expiry)
+            headers = {"Authorization": f"Bearer {s.authn_token}"} if s.authn_token else {}
+            self._pool = _http11.Pool(limits, self._ssl, headers)
             self._loop = loop
-        return self._client
+        return self._pool
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None and self._loop is asyncio.get_running_loop():
-            await client.aclose()
+        pool, self._pool = self._pool, None
+        if pool is not None and self._loop is asyncio.get_running_loop():
+            await pool.aclose()
 
     async def put(self, url: str, content: bytes | AsyncIterator[bytes], headers: dict[str, str]) -> Reply:
         """PUT and read the whole reply. bytes -> Content-Length; an async iterator -> chunked."""
         try:
-            resp = await self._get().put(url, content=content, headers=headers)
+            resp = await self._get().request("PUT", url, headers, content)
+            body = await resp.read()
+        except _http11.InvalidURLError as exc:
+            raise ProtocolError(f"Direct put to {url!r} failed: {exc}", status_code=500) from exc
         except _TRANSIENT_ERRORS as exc:
             raise TransientError(exc) from exc
-        except OSError as exc:
-            # Not every transport failure is wrapped by httpx: a TLS 1.3 alert (client certificate
-            # required) arrives as a bare ssl.SSLError on the first read. Errors of the body's source
-            # never reach here as OSError: the caller wraps them (`_direct_put.SourceError`).
-            raise TransientError(exc) from exc
-        except httpx.HTTPError as exc:
-            raise ProtocolError(f"Direct put to {url!r} failed: {type(exc).__name__}: {exc}", status_code=500) from exc
-        return Reply(resp.status_code, resp.headers, resp.content)
+        return Reply(resp.status, resp.headers, body)
 
-    async def open_stream(self, url: str) -> httpx.Response:
-        """GET with the body left to read (`aiter_raw`); the caller closes the response."""
-        client = self._get()
+    async def open_stream(self, url: str) -> _http11.Response:
+        """GET with the body left to read (`read_stream`, or `release`)."""
         try:
-            return await client.send(client.build_request("GET", url), stream=True)
-        except (*_TRANSIENT_ERRORS, OSError) as exc:
+            return await self._get().request("GET", url, {})
+        except _http11.InvalidURLError as exc:
+            raise ProtocolError(f"GET {url!r} failed: {exc}", status_code=500) from exc
+        except _TRANSIENT_ERRORS as exc:
             raise TransientError(exc) from exc
-        except httpx.HTTPError as exc:
-            raise ProtocolError(f"GET {url!r} failed: {type(exc).__name__}: {exc}", status_code=500) from exc
 
-    async def read_stream(self, resp: httpx.Response) -> AsyncIterator[bytes]:
+    async def read_stream(self, resp: _http11.Response) -> AsyncIterator[bytes]:
         """The body of an `open_stream` response; a transport failure mid-body is a TransientError."""
         try:
-            async for chunk in resp.aiter_raw():
+            async for chunk in resp.iter_chunks():
                 yield chunk
-        except (*_TRANSIENT_ERRORS, OSError) as exc:
+        except _TRANSIENT_ERRORS as exc:
             raise TransientError(exc) from exc
         finally:
-            await resp.aclose()
+            resp.release()

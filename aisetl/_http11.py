@@ -1,0 +1,393 @@
+"""A small HTTP/1.1 client for the server's two outbound calls: the hpull GET and the direct-put PUT.
+
+Why not httpx here: on this machine httpx's AsyncClient tops out near 1,300 requests/s to nginx and
+falls to ~750/s with 32 requests in flight (benchmarks/RESULTS.md), which capped hpull and direct put
+at a few hundred objects/s. This client parses responses with httptools (llhttp, in C, already a
+dependency of uvicorn[standard]), keeps connections alive per host, turns Nagle off, and writes small
+requests in one segment.
+
+What it does: http and https (an `ssl.SSLContext`), Content-Length or chunked request bodies (bytes,
+or an async iterator of bytes), responses read whole or streamed with backpressure, a connection limit
+and an idle keep-alive limit with expiry. What it does not: redirects, cookies, proxies, HTTP/2,
+compression, timeouts (the AIS target's obj_timeout bounds the whole chain, protocol 3.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import cast
+from urllib.parse import urlsplit
+
+import httptools
+
+# Request bodies up to this size go out in the same write as the head (one TCP segment or a few).
+COALESCE_MAX = 64 * 1024
+# Response bytes buffered before reading from the socket pauses (streamed responses).
+READ_HIGH_WATER = 1 << 20
+
+
+class HTTPError(Exception):
+    """Base of this client's errors."""
+
+
+class ConnectError(HTTPError):
+    """No connection could be made (refused, unreachable, TLS handshake failed)."""
+
+
+class WriteError(HTTPError):
+    """The connection broke while the request was being sent."""
+
+
+class ReadError(HTTPError):
+    """The connection broke, or the peer closed it, before the response was complete."""
+
+
+class InvalidURLError(HTTPError):
+    """The URL cannot be requested (no host, a bad port, a scheme other than http or https)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_connections: int = 256
+    max_keepalive: int = 128
+    keepalive_expiry: float = 30.0
+
+
+def split_url(url: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, request target) of an absolute http(s) URL; InvalidURLError otherwise."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURLError(f"invalid URL {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidURLError(f"invalid URL {url!r}: expected http(s)://host[:port]/path")
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80), target
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection; one request at a time."""
+
+    def __init__(self, key: tuple[str, str, int]) -> None:
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = time.monotonic()
+        self._error: HTTPError | None = None
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+        self._response: Response | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self.lost = asyncio.Event()
+
+    # --- asyncio.Protocol ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's TLS transport is not an asyncio.Transport subclass, but has the same methods.
+        self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except (OSError, AttributeError):
+                pass  # not TCP (a test over a Unix socket): nothing to turn off
+
+    def data_received(self, data: bytes) -> None:
+        if self._response is None:
+            self._fail(ReadError("unexpected bytes from the server outside a response"))
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ReadError(f"malformed HTTP response: {exc}"))
+
+    def eof_received(self) -> bool | None:
+        response = self._response
+        if response is not None and response.status and response.close_delimited:
+            # HTTP/1.0-style body (no length, not chunked): the end of the connection ends it.
+            self._response = None
+            self.closed = True
+            response.finish(None)
+            return None
+        self._fail(ReadError("server closed the connection"))
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f"connection lost: {exc}" if exc else "server closed the connection"
+        self._fail(ReadError(reason))
+        self._can_write.set()
+        self.lost.set()
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+
+    # --- httptools callbacks ---------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        assert self._response is not None
+        self._response.raw_headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        assert self._response is not None
+        self._response.status = self._parser.get_status_code()
+        self._response.headers_done.set()
+
+    def on_body(self, body: bytes) -> None:
+        assert self._response is not None
+        self._response.feed(body)
+
+    def on_message_complete(self) -> None:
+        response, self._response = self._response, None
+        assert response is not None
+        response.reusable = self._parser.should_keep_alive()
+        response.finish(None)
+
+    # --- use -------------------------------------------------------------------------------------
+
+    def _fail(self, error: HTTPError) -> None:
+        self.closed = True
+        if self._error is None:
+            self._error = error
+        if self._response is not None:
+            response, self._response = self._response, None
+            response.finish(error)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    async def send(
+        self, method: str, host: str, target: str, headers: list[tuple[str, str]], body: bytes | AsyncIterator[bytes]
+    ) -> Response:
+        assert self.transport is not None
+        response = Response(self)
+        self._response = response
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        if isinstance(body, bytes):
+            lines.append(f"Content-Length: {len(body)}")
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            if len(body) <= COALESCE_MAX:
+                self._write([head + body])
+            else:
+                self._write([head, body])
+            await self._drain()
+        else:
+            lines.append("Transfer-Encoding: chunked")
+            self._write([("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")])
+            async for chunk in body:
+                if chunk:
+                    await self._drain()
+                    if not self._write([b"%x\r\n" % len(chunk), chunk, b"\r\n"]):
+                        break  # answered early: the rest of the body is not wanted
+            else:
+                self._write([b"0\r\n\r\n"])
+            await self._drain()
+        await response.headers_done.wait()
+        if response.error is not None and response.status == 0:
+            raise response.error
+        return response
+
+    def _answered(self) -> bool:
+        return self._response is None or self._response.status != 0
+
+    def _write(self, parts: list[bytes]) -> bool:
+        """Write unless the connection is gone; False when it is gone after an answer came."""
+        assert self.transport is not None
+        if self.closed or self.transport.is_closing():
+            if self._answered():
+                return False
+            raise WriteError(str(self._error) if self._error else "connection closed while sending")
+        self.transport.writelines(parts)
+        return True
+
+    async def _drain(self) -> None:
+        if not self._can_write.is_set() and not self.closed:
+            await self._can_write.wait()
+        if self.closed and not self._answered():
+            raise WriteError(str(self._error) if self._error else "connection closed while sending")
+
+
+class Response:
+    """Status and headers at once; the body read whole (`read`) or in chunks (`iter_chunks`)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.status = 0
+        self.raw_headers: list[tuple[str, str]] = []
+        self.headers_done = asyncio.Event()
+        self.reusable = False
+        self.error: HTTPError | None = None
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._done = False
+        self._wakeup = asyncio.Event()
+        self._released = False
+        self.pool: Pool | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return dict(self.raw_headers)
+
+    @property
+    def close_delimited(self) -> bool:
+        names = {name for name, _ in self.raw_headers}
+        return "content-length" not in names and "transfer-encoding" not in names and self.status not in (204, 304)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.raw_headers:
+            if key == name:
+                return value
+        return None
+
+    def feed(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > READ_HIGH_WATER and self._conn.transport is not None:
+            self._conn.transport.pause_reading()
+        self._wakeup.set()
+
+    def finish(self, error: HTTPError | None) -> None:
+        self._done = True
+        self.error = error
+        self.headers_done.set()
+        self._wakeup.set()
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                while self._chunks:
+                    chunk = self._chunks.popleft()
+                    self._buffered -= len(chunk)
+                    if self._buffered <= READ_HIGH_WATER // 2 and self._conn.transport is not None and not self._done:
+                        self._conn.transport.resume_reading()
+                    yield chunk
+                if self._done:
+                    if self.error is not None:
+                        raise self.error
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+        finally:
+            self.release()
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.iter_chunks()])
+
+    def release(self) -> None:
+        """Give the connection back (or close it if the response was not read to its end)."""
+        if self._released:
+            return
+        self._released = True
+        reusable = self._done and self.error is None and self.reusable and not self._conn.closed
+        if self.pool is not None:
+            self.pool.release(self._conn, reusable)
+        elif not reusable:
+            self._conn.close()
+
+
+class Pool:
+    """Keep-alive connections per (scheme, host, port) for one event loop."""
+
+    def __init__(self, limits: Limits, ssl_context: ssl.SSLContext | None, headers: dict[str, str]) -> None:
+        self.limits = limits
+        self.ssl_context = ssl_context
+        self.default_headers = list(headers.items())
+        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
+        self._slots = asyncio.Semaphore(limits.max_connections)
+        self._idle_count = 0
+
+    def _ssl(self) -> ssl.SSLContext:
+        if self.ssl_context is None:
+            self.ssl_context = ssl.create_default_context()
+        return self.ssl_context
+
+    async def _connect(self, key: tuple[str, str, int]) -> Connection:
+        scheme, host, port = key
+        loop = asyncio.get_running_loop()
+        try:
+            if scheme == "https":
+                _, conn = await loop.create_connection(
+                    lambda: Connection(key), host, port, ssl=self._ssl(), server_hostname=host
+                )
+            else:
+                _, conn = await loop.create_connection(lambda: Connection(key), host, port)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+        return conn
+
+    def _take_idle(self, key: tuple[str, str, int]) -> Connection | None:
+        idle = self._idle.get(key)
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            self._idle_count -= 1
+            if not conn.closed and now - conn.idle_since < self.limits.keepalive_expiry:
+                return conn
+            conn.close()
+        return None
+
+    def release(self, conn: Connection, reusable: bool) -> None:
+        self._slots.release()
+        if reusable and self._idle_count < self.limits.max_keepalive:
+            conn.idle_since = time.monotonic()
+            self._idle.setdefault(conn.key, []).append(conn)
+            self._idle_count += 1
+        else:
+            conn.close()
+
+    async def request(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | AsyncIterator[bytes] = b""
+    ) -> Response:
+        """Send a request; the caller reads the response body (or calls `release`)."""
+        scheme, host, port, target = split_url(url)
+        key = (scheme, host, port)
+        host_header = host if port in (80, 443) else f"{host}:{port}"
+        all_headers = self.default_headers + list(headers.items())
+        await self._slots.acquire()
+        conn: Connection | None = None
+        try:
+            conn = self._take_idle(key)
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(key)
+            try:
+                response = await conn.send(method, host_header, target, all_headers, body)
+            except (ReadError, WriteError):
+                # A kept-alive connection the server closed while idle fails before any answer:
+                # send again on a fresh one, once, when the body can be sent again.
+                if not (reused and isinstance(body, bytes)):
+                    raise
+                conn.close()
+                conn = await self._connect(key)
+                response = await conn.send(method, host_header, target, all_headers, body)
+        except BaseException:
+            if conn is not None:
+                conn.close()  # mid-request: its state is unknown
+            self._slots.release()
+            raise
+        response.pool = self
+        return response
+
+    async def aclose(self) -> None:
+        """Close the idle connections and wait until they are gone (TLS needs a few loop turns)."""
+        conns = [conn for group in self._idle.values() for conn in group]
+        self._idle.clear()
+        self._idle_count = 0
+        for conn in conns:
+            conn.close()
+        if conns:
+            await asyncio.wait([asyncio.ensure_future(conn.lost.wait()) for conn in conns], timeout=1.0)
