@@ -12,6 +12,7 @@ onward to the next stage (`_direct_put`).
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ from ._protocol import (
     parse_query,
     upstream_object_url,
 )
-from ._workers import WorkerPool
+from ._workers import ByteBudget, WorkerPool
 
 if TYPE_CHECKING:
     from ._base import ETLServer
@@ -47,6 +48,13 @@ Send = Callable[[Message], Awaitable[None]]
 # Worker threads for sync transforms: enough that blocking transforms (I/O, sleeps) do not queue
 # behind each other under AIS's concurrency; threads are started only when needed.
 TRANSFORM_THREADS = 64
+# Buffered request bodies above LARGE_OBJECT wait for room in a budget of LARGE_OBJECT_BUDGET bytes
+# before they are read: a couple of 16 MiB objects at once keep one core as busy as many do, at a
+# fraction of the memory (benchmarks/RESULTS.md, PUT 16 MiB).
+LARGE_OBJECT = 1 << 20
+LARGE_OBJECT_BUDGET = int(os.environ.get("AISETL_LARGE_OBJECT_BUDGET", 32 << 20))
+# Streamed objects of known size up to this are read whole before the transform starts (see open_source).
+STREAM_BUFFER_MAX = 4 << 20
 # Files up to this size are read on the loop (cheaper than a thread hop); larger ones in a thread.
 INLINE_READ_MAX = 1 << 20
 
@@ -58,7 +66,7 @@ _HEALTH_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-l
 class Request:
     """What one HTTP request asks for, decoded once."""
 
-    __slots__ = ("method", "path", "etl_args", "fqn", "first", "remaining", "receive", "started")
+    __slots__ = ("method", "path", "etl_args", "fqn", "first", "remaining", "receive", "started", "content_length")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.started = time.perf_counter()
@@ -67,13 +75,15 @@ class Request:
         self.receive = receive
         self.fqn = ""  # set before anything can raise, for error reports
         self.first = self.remaining = ""
+        self.content_length: int | None = None
         self.etl_args, raw_fqn = parse_query(scope["query_string"])
         if raw_fqn:
             self.fqn = decode_fqn(raw_fqn)
         for name, value in scope["headers"]:
             if name == _NODE_URL:
                 self.first, self.remaining = parse_pipeline(value.decode("latin-1"))
-                break
+            elif name == b"content-length" and value.isdigit():
+                self.content_length = int(value)
 
     @property
     def replayable(self) -> bool:
@@ -144,6 +154,7 @@ class ETLApp:
         self.client = OutboundClient(server.settings)
         self.direct_put = DirectPut(self.client, server.settings, self.log)
         self._workers: WorkerPool | None = None
+        self.large_objects = ByteBudget(LARGE_OBJECT_BUDGET)
         self._content_type: tuple[bytes, bytes] | None = None
 
     # --- plumbing ----------------------------------------------------------------------------------
@@ -191,8 +202,11 @@ class ETLApp:
                 close()
             reader.close()
 
-    async def open_upstream(self, path: str) -> AsyncIterator[bytes]:
-        """hpull: start the GET of the object from the AIS target; an error status is a TargetError."""
+    async def open_upstream(self, path: str) -> tuple[int | None, AsyncIterator[bytes]]:
+        """hpull: start the GET of the object from the AIS target: (its Content-Length, its body).
+
+        An error status is a TargetError carrying that status.
+        """
         url = upstream_object_url(self.settings.target_url, path)
         try:
             resp = await self.client.open_stream(url)
@@ -210,10 +224,14 @@ class ETLApp:
                 f"{resp.status}{': ' + snippet if snippet else ''}",
                 status_code=resp.status,
             )
-        return self.client.read_stream(resp)
+        length = resp.header("content-length")
+        return (int(length) if length and length.isdigit() else None), self.client.read_stream(resp)
 
     async def fetch_upstream(self, path: str) -> bytes:
-        chunks = await self.open_upstream(path)
+        _, chunks = await self.open_upstream(path)
+        return await self.collect_upstream(path, chunks)
+
+    async def collect_upstream(self, path: str, chunks: AsyncIterator[bytes]) -> bytes:
         try:
             return b"".join([chunk async for chunk in chunks])
         except TransientError as exc:
@@ -222,13 +240,27 @@ class ETLApp:
             ) from exc
 
     async def open_source(self, req: Request) -> tuple[Callable[[], BinaryIO], asyncio.Task[None] | None]:
-        """The source of a streaming transform: a thread-side opener, and the loop task that feeds it."""
+        """The source of a streaming transform: a thread-side opener, and the loop task that feeds it.
+
+        An object of known size up to STREAM_BUFFER_MAX is read whole first: the transform then reads
+        it from memory without a thread hop per chunk (several times faster for objects of a few MiB),
+        and memory stays bounded by that size. Larger or unsized objects are pumped chunk by chunk.
+        """
         if req.fqn:
             fqn = req.fqn
             return (lambda: open(fqn, "rb")), None
+        if req.method == "GET":
+            length, chunks = await self.open_upstream(req.path)
+            if length is not None and length <= STREAM_BUFFER_MAX:
+                data = await self.collect_upstream(req.path, chunks)
+                return (lambda: io.BytesIO(data)), None
+        elif req.content_length is not None and req.content_length <= STREAM_BUFFER_MAX:
+            body = await read_body(req.receive)
+            return (lambda: io.BytesIO(body)), None
+        else:
+            chunks = iter_body(req.receive)
         loop = asyncio.get_running_loop()
         pipe = Pipe(loop)
-        chunks = await self.open_upstream(req.path) if req.method == "GET" else iter_body(req.receive)
         return (lambda: cast(BinaryIO, PipeReader(pipe))), loop.create_task(pump(chunks, pipe))
 
     # --- ASGI --------------------------------------------------------------------------------------
@@ -281,19 +313,27 @@ class ETLApp:
                     return
                 outcome = await self.direct_put.put_stream(req, self)
             else:
-                data: bytes | str
-                if req.fqn:
-                    data = req.fqn if self.settings.direct_fqn else await self.read_fqn(req.fqn)
-                elif method == "GET":
-                    data = await self.fetch_upstream(req.path)
-                else:
-                    data = await read_body(receive)
-                out = await self.run_transform(data, req.path, req.etl_args)
-                if not req.first:
-                    self.stats.record(req.started, len(data), len(out))
-                    await send_response(send, 200, out, [self.content_type])
-                    return
-                outcome = await self.direct_put.put_bytes(req.first, req.remaining, req.path, req.etl_args, out)
+                size = req.content_length or 0
+                admitted = await self.large_objects.acquire(size) if size > LARGE_OBJECT else 0
+                try:
+                    data: bytes | str
+                    if req.fqn:
+                        data = req.fqn if self.settings.direct_fqn else await self.read_fqn(req.fqn)
+                    elif method == "GET":
+                        data = await self.fetch_upstream(req.path)
+                    else:
+                        data = await read_body(receive)
+                    size = len(data)
+                    out = await self.run_transform(data, req.path, req.etl_args)
+                    del data  # the input's memory can go before the output is sent
+                    if not req.first:
+                        self.stats.record(req.started, size, len(out))
+                        await send_response(send, 200, out, [self.content_type])
+                        return
+                    outcome = await self.direct_put.put_bytes(req.first, req.remaining, req.path, req.etl_args, out)
+                finally:
+                    if admitted:
+                        self.large_objects.release(admitted)
             await self.send_outcome(req, outcome, send)
         except Exception as exc:
             status, body, headers = self.error_response(exc, req, scope)

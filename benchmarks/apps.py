@@ -47,15 +47,18 @@ async def floor(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """The least an ASGI app can do per request: read the body, answer it."""
     if scope["type"] != "http":
         return
-    body = b""
+    parts = []
     more = True
     while more:
         message = await receive()
-        body += message.get("body", b"")
+        parts.append(message.get("body", b""))
         more = message.get("more_body", False)
+    body = b"".join(parts)
     if MODE == "md5":
         body = hashlib.md5(body).hexdigest().encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]}
+    )
     await send({"type": "http.response.body", "body": body})
 
 

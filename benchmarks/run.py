@@ -1,0 +1,414 @@
+"""`make bench`: aisetl and the official aistore FastAPIServer side by side, same transforms, one run.
+
+Each server runs as `uvicorn benchmarks.apps:app` with httptools, uvloop, one worker and the AIS flags,
+pinned to core 0. The load generator (wrk, or benchmarks/wsload.py for WebSocket) and nginx (the
+stand-in AIS target for hpull and destination for direct put) share core 1: the machine has two.
+Runs are interleaved (aisetl, official, aisetl, official) and each figure is the better of its runs.
+A bare ASGI app (`floor`) is measured where it can do the same work, to show how close each path is
+to what the machine allows. Results go to stdout and to benchmarks/out/results.md.
+
+    python benchmarks/run.py [--seconds 5] [--rounds 2] [--only hpush]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+SERVER_CORE, LOAD_CORE = "0", "1"
+PORT, NGINX_PORT = 18000, 18100
+ETL_ROUTE = "/v1/etl/_object/bench/secret"
+KIB, MIB = 1024, 1 << 20
+AIS_FLAGS = ["--ws-max-size", "17179869184", "--ws-ping-interval", "0", "--ws-ping-timeout", "86400"]
+DEST = f"http://127.0.0.1:{NGINX_PORT}/ais%2F@%23%2Fdst%2Fobj?uuid=bench&owt=4"
+
+
+@dataclass
+class Scenario:
+    key: str
+    title: str
+    unit: str  # "req/s" or "MiB/s"
+    goal: float  # aisetl / official
+    mode: str = "identity"  # identity | stream | md5
+    method: str = "PUT"
+    path: str = "/bkt/obj"
+    size: int = KIB  # request body (PUT) or object size (GET)
+    headers: dict[str, str] = field(default_factory=dict)
+    connections: int = 32
+    ws: bool = False
+    floor: bool = False  # a bare ASGI app can do the same work
+    rss_goal: float | None = None  # aisetl peak RSS / official peak RSS
+
+
+SCENARIOS = [
+    Scenario("hpush", "hpush PUT 1 KiB", "req/s", 2.5, floor=True),
+    Scenario("put1m", "PUT 1 MiB", "MiB/s", 1.2, size=MIB, connections=8, floor=True),
+    Scenario("put16m", "PUT 16 MiB", "MiB/s", 1.0, size=16 * MIB, connections=4, floor=True, rss_goal=0.5),
+    Scenario(
+        "stream1m", "streaming PUT 1 MiB (transform_stream)", "MiB/s", 8.0, mode="stream", size=MIB, connections=8
+    ),
+    Scenario("hpull", "hpull GET 1 KiB", "req/s", 10.0, method="GET", path="/ais%2F@%23%2Fbkt%2Fobj1k"),
+    Scenario(
+        "hpullstream",
+        "streaming hpull GET 1 MiB",
+        "MiB/s",
+        8.0,
+        mode="stream",
+        method="GET",
+        path="/ais%2F@%23%2Fbkt%2Fobj1m",
+        size=MIB,
+        connections=8,
+    ),
+    Scenario("fqn", "etl_fqn PUT 1 KiB", "req/s", 2.0, path="/bkt/obj?etl_fqn=FQN", size=0),
+    Scenario("dp1k", "direct put 1 KiB", "req/s", 10.0, headers={"Ais-Node-Url": DEST}),
+    Scenario("dp1m", "direct put 1 MiB", "MiB/s", 2.0, size=MIB, headers={"Ais-Node-Url": DEST}, connections=8),
+    Scenario("md5", "md5 of 1 KiB", "req/s", 2.0, mode="md5", floor=True),
+    Scenario("ws1k", "WebSocket 1 KiB objects", "req/s", 1.2, ws=True),
+    Scenario("ws1m", "WebSocket 1 MiB objects", "MiB/s", 1.2, ws=True, size=MIB),
+    Scenario("wsdp", "WebSocket with direct put, 1 KiB", "req/s", 5.0, ws=True, headers={"Ais-Node-Url": DEST}),
+]
+
+
+@dataclass
+class Run:
+    value: float  # in the scenario's unit
+    rss_mib: float
+    errors: int
+
+
+# --- processes --------------------------------------------------------------------------------------
+
+
+def taskset(core: str) -> list[str]:
+    return ["taskset", "-c", core] if shutil.which("taskset") else []
+
+
+@contextmanager
+def nginx(workdir: Path) -> Iterator[None]:
+    root = workdir / "www" / ETL_ROUTE.strip("/") / "ais" / "@#" / "bkt"
+    root.mkdir(parents=True)
+    (root / "obj1k").write_bytes(os.urandom(KIB))
+    (root / "obj1m").write_bytes(os.urandom(MIB))
+    conf = workdir / "nginx.conf"
+    conf.write_text(
+        f"""
+worker_processes 1;
+daemon off;
+error_log {workdir}/nginx-error.log warn;
+pid {workdir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    keepalive_requests 10000000;
+    client_max_body_size 0;
+    client_body_temp_path {workdir}/body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    server {{
+        listen 127.0.0.1:{NGINX_PORT};
+        root {workdir}/www;
+        # A destination target: takes the object, answers 200 with an empty body.
+        location / {{ if ($request_method = PUT) {{ return 200; }} }}
+    }}
+}}
+"""
+    )
+    proc = subprocess.Popen([*taskset(LOAD_CORE), "nginx", "-c", str(conf)])
+    try:
+        wait_ready(f"http://127.0.0.1:{NGINX_PORT}{ETL_ROUTE}/ais%2F@%23%2Fbkt%2Fobj1k")
+        yield
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        proc.wait(10)
+
+
+def wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} never answered")
+        time.sleep(0.05)
+
+
+@contextmanager
+def server(impl: str, mode: str) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "BENCH_IMPL": impl,
+        "BENCH_MODE": mode,
+        "AIS_TARGET_URL": f"http://127.0.0.1:{NGINX_PORT}{ETL_ROUTE}",
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [
+        *taskset(SERVER_CORE),
+        PY,
+        "-m",
+        "uvicorn",
+        "benchmarks.apps:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(PORT),
+        "--http",
+        "httptools",
+        "--loop",
+        "uvloop",
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        *AIS_FLAGS,
+    ]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{PORT}/health")
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# --- load -------------------------------------------------------------------------------------------
+
+
+def wrk(s: Scenario, seconds: float, workdir: Path, fqn: str) -> tuple[float, int]:
+    script = workdir / f"{s.key}.lua"
+    lines = [f'wrk.method = "{s.method}"']
+    if s.method == "PUT" and s.size:
+        lines.append(f'wrk.body = string.rep("a", {s.size})')
+    for k, v in s.headers.items():
+        lines.append(f'wrk.headers["{k}"] = "{v}"')
+    script.write_text("\n".join(lines) + "\n")
+    path = s.path.replace("FQN", fqn)
+    cmd = [
+        *taskset(LOAD_CORE),
+        "wrk",
+        "-t1",
+        f"-c{s.connections}",
+        f"-d{max(1, round(seconds))}s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{PORT}{path}",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    return rps, errors
+
+
+def wsload(s: Scenario, seconds: float) -> tuple[float, int]:
+    cmd = [*taskset(LOAD_CORE), PY, str(ROOT / "benchmarks" / "wsload.py"), f"ws://127.0.0.1:{PORT}/ws"]
+    cmd += [
+        "--size",
+        str(s.size),
+        "--seconds",
+        str(seconds),
+        "--connections",
+        "8",
+        "--depth",
+        "16" if s.size <= KIB else "2",
+    ]
+    if "Ais-Node-Url" in s.headers:
+        cmd += ["--pipeline", s.headers["Ais-Node-Url"]]
+    result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    return result["objects"] / result["seconds"], result["errors"]
+
+
+def measure(impl: str, s: Scenario, seconds: float, workdir: Path, fqn: str) -> Run:
+    try:
+        with server(impl, s.mode) as proc:
+            load = (lambda: wsload(s, seconds)) if s.ws else (lambda: wrk(s, seconds, workdir, fqn))
+            rate, errors = load()
+            rss = peak_rss_mib(proc.pid)
+    except subprocess.CalledProcessError as exc:  # e.g. the official server drops the WebSocket
+        print(f"    {impl}: load generator failed: {(exc.stderr or '').strip()[-300:]}", flush=True)
+        return Run(0.0, 0.0, -1)
+    size = s.size or KIB
+    value = rate * size / MIB if s.unit == "MiB/s" else rate
+    return Run(value, rss, errors)
+
+
+# --- whole-object scenarios -------------------------------------------------------------------------
+
+
+def big_stream_rss(impl: str, gib: int = 1) -> float:
+    """Peak RSS of a server streaming `gib` GiB through transform_stream (chunked in, chunked out)."""
+    with server(impl, "stream") as proc:
+        feed = subprocess.Popen(["head", "-c", f"{gib}G", "/dev/zero"], stdout=subprocess.PIPE)
+        subprocess.run(
+            [
+                *taskset(LOAD_CORE),
+                "curl",
+                "-s",
+                "-T",
+                "-",
+                "-o",
+                "/dev/null",
+                "-H",
+                "Expect:",
+                f"http://127.0.0.1:{PORT}/bkt/big",
+            ],
+            stdin=feed.stdout,
+            check=True,
+        )
+        feed.wait()
+        return peak_rss_mib(proc.pid)
+
+
+SERVE_SNIPPET = """
+import time
+import aisetl
+class Upper(aisetl.FastAPIServer):
+    def transform(self, data, path, etl_args):
+        return data.upper()
+t = time.perf_counter()
+srv = Upper.serve()
+assert srv.put(b"x").content == b"X"
+print((time.perf_counter() - t) * 1000)
+srv.stop()
+"""
+
+
+def serve_to_first_reply_ms(runs: int = 5) -> float:
+    times = [
+        float(subprocess.run([PY, "-c", SERVE_SNIPPET], capture_output=True, text=True, check=True, cwd=ROOT).stdout)
+        for _ in range(runs)
+    ]
+    return statistics.median(times)
+
+
+# --- report -----------------------------------------------------------------------------------------
+
+
+def fmt(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--only", nargs="*", help="scenario keys to run")
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx", "curl"):
+        if not shutil.which(tool):
+            print(f"benchmarks need {tool} (Debian: apt-get install wrk nginx-light curl)", file=sys.stderr)
+            return 2
+    chosen = [s for s in SCENARIOS if not args.only or s.key in args.only]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="aisetl-bench-") as tmp:
+        workdir = Path(tmp)
+        workdir.chmod(0o755)  # nginx's workers run as another user when started by root
+        fqn_file = workdir / "mp1" / "@ais" / "bkt" / "%ob" / "obj1k"
+        fqn_file.parent.mkdir(parents=True)
+        fqn_file.write_bytes(os.urandom(KIB))
+        fqn = str(fqn_file).replace("%", "%2525").replace("/", "%252F").replace("@", "%40")
+        with nginx(workdir):
+            for s in chosen:
+                print(f"{s.title} ...", flush=True)
+                runs: dict[str, list[Run]] = {"aisetl": [], "official": []}
+                for _ in range(args.rounds):
+                    for impl in ("aisetl", "official"):
+                        r = measure(impl, s, args.seconds, workdir, fqn)
+                        runs[impl].append(r)
+                        print(
+                            f"    {impl:8} {fmt(r.value):>10} {s.unit}  peak RSS {r.rss_mib:.0f} MiB  errs {r.errors}",
+                            flush=True,
+                        )
+                floor = measure("floor", s, args.seconds, workdir, fqn).value if s.floor else None
+                best = {impl: max(rs, key=lambda r: r.value) for impl, rs in runs.items()}
+                rows.append((s, best["aisetl"], best["official"], floor))
+            rss_big = {impl: big_stream_rss(impl) for impl in ("aisetl", "official")} if not args.only else {}
+    first_reply = serve_to_first_reply_ms() if not args.only else None
+
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.platform()}. Command: `make bench` (`python benchmarks/run.py --seconds {args.seconds:g} "
+        f"--rounds {args.rounds}`).",
+        "",
+        "| scenario | aisetl | official | ratio | goal | met | floor (bare ASGI) | aisetl / floor |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    failed = 0
+    for s, a, o, floor in rows:
+        ratio = a.value / o.value if o.value else float("inf")
+        met = ratio >= s.goal and a.errors == 0
+        note = ""
+        if s.rss_goal is not None:
+            rss_ratio = a.rss_mib / o.rss_mib if o.rss_mib else 0
+            met = met and rss_ratio <= s.rss_goal
+            note = f"; peak RSS {a.rss_mib:.0f} vs {o.rss_mib:.0f} MiB ({rss_ratio:.2f}x, goal <= {s.rss_goal}x)"
+        if o.errors:
+            note += f"; official errors: {o.errors}"
+        failed += not met
+        floor_cells = f"{fmt(floor)} | {a.value / floor:.2f}" if floor else "- | -"
+        lines.append(
+            f"| {s.title} ({s.unit}) | {fmt(a.value)} | {fmt(o.value)} | {ratio:.1f}x{note} | >= {s.goal}x | "
+            f"{'yes' if met else 'NO'} | {floor_cells} |"
+        )
+    if rss_big:
+        ok = rss_big["aisetl"] <= 100
+        failed += not ok
+        lines.append(
+            f"| 1 GiB streaming PUT, server peak RSS (MiB) | {rss_big['aisetl']:.0f} | {rss_big['official']:.0f} | - | "
+            f"<= 100 MiB | {'yes' if ok else 'NO'} | - | - |"
+        )
+    if first_reply is not None:
+        ok = first_reply <= 100
+        failed += not ok
+        lines.append(
+            f"| in-kernel serve() to first reply (ms, after imports) | {first_reply:.0f} | - | - | <= 100 ms | "
+            f"{'yes' if ok else 'NO'} | - | - |"
+        )
+    text = "\n".join(lines)
+    print("\n" + text)
+    out = ROOT / "benchmarks" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "results.md").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
