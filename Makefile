@@ -31,9 +31,12 @@ pytest: install
 
 test: lint typecheck pytest
 
+# wrk (load), nginx (stand-in AIS target and direct-put destination) and curl come from Debian.
 bench: install
+	command -v wrk >/dev/null && command -v nginx >/dev/null && command -v curl >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light curl)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import logging
 import socket
 import threading
@@ -100,7 +101,12 @@ class ServerThread:
         self._sock = sock
         self.port = sock.getsockname()[1]
         self.server.should_exit = False
-        self._thread = threading.Thread(target=self._run, args=(sock,), name=f"uvicorn:{self.name}", daemon=True)
+        # The server runs in the context of whoever started it: in a notebook kernel that context holds
+        # the parent header of the starting cell, so the server's output stays in that cell.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._run, sock), name=f"uvicorn:{self.name}", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + START_TIMEOUT
         while not self.server.started:

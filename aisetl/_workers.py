@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import queue
 import threading
 from collections.abc import Callable
@@ -77,7 +78,11 @@ class WorkerPool:
             # transform must never make the next object wait behind it.
             spawn = self._pending > self._idle and len(self._threads) < self._max
             if spawn:
-                t = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
+                # Context variables follow the work into the thread, as with asyncio.to_thread.
+                context = contextvars.copy_context()
+                t = threading.Thread(
+                    target=context.run, args=(self._work,), name=f"{self._name}-{len(self._threads)}", daemon=True
+                )
                 self._threads.append(t)
         if spawn:
             t.start()

@@ -14,6 +14,7 @@ from jupyter_client.manager import KernelManager
 @dataclass
 class CellResult:
     status: str
+    msg_id: str = ""
     stdout: str = ""
     stderr: str = ""
     outputs: list[dict[str, Any]] = field(default_factory=list)
@@ -33,15 +34,32 @@ class Kernel:
         self.client = km.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
+        self.messages: list[dict[str, Any]] = []  # every iopub message seen, of any cell
+
+    def drain(self, seconds: float) -> None:
+        """Collect iopub messages for a while (output that arrives after its cell ended)."""
+        while True:
+            try:
+                self.messages.append(self.client.get_iopub_msg(timeout=seconds))
+            except queue.Empty:
+                return
+
+    def stdout_of(self, msg_id: str) -> str:
+        return "".join(
+            m["content"]["text"]
+            for m in self.messages
+            if m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == msg_id
+        )
 
     def run(self, code: str, timeout: float = 60) -> CellResult:
         msg_id = self.client.execute(code)
-        result = CellResult(status="timeout")
+        result = CellResult(status="timeout", msg_id=msg_id)
         while True:
             try:
                 msg = self.client.get_iopub_msg(timeout=timeout)
             except queue.Empty:
                 return result
+            self.messages.append(msg)
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             kind, content = msg["msg_type"], msg["content"]

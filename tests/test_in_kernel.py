@@ -136,3 +136,23 @@ def test_the_handle_displays_a_live_widget_in_the_kernel():
         assert "application/vnd.jupyter.widget-view+json" in data
         assert data["text/plain"].startswith("<ServerHandle 'upper' running")
         time.sleep(0.1)
+
+
+def test_output_of_a_transform_stays_in_the_cell_that_started_the_server():
+    with kernel() as k:
+        started = k.check(
+            textwrap.dedent(
+                """
+                import aisetl
+                class Loud(aisetl.FastAPIServer):
+                    def transform(self, data, path, etl_args):
+                        print("transform saw", path)
+                        return data
+                srv = Loud.serve(name="loud")
+                """
+            )
+        )
+        later = k.check("srv.put(b'x', path='b/first'); 1 + 1")
+        k.drain(0.5)
+        assert "transform saw b/first" in k.stdout_of(started.msg_id)
+        assert "transform saw" not in later.stdout
