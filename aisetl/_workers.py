@@ -68,6 +68,9 @@ class WorkerPool:
             else:
                 if fut is not None:
                     fut.get_loop().call_soon_threadsafe(_resolve, fut, result, None)
+                del result
+            # An idle thread must not keep its last object alive (16 MiB objects: measured).
+            del job, fn, args, fut
 
     def _submit(self, job: tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any] | None]) -> None:
         with self._lock:

@@ -44,8 +44,19 @@ def _make(base: Any) -> Any:
 
 
 async def floor(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The least an ASGI app can do per request: read the body, answer it."""
+    """The least an ASGI app can do per request: read the body, answer it (chunk by chunk, chunked
+    encoding, in stream mode)."""
     if scope["type"] != "http":
+        return
+    if MODE == "stream":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+            if message.get("body"):
+                await send({"type": "http.response.body", "body": message["body"], "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
         return
     parts = []
     more = True

@@ -63,7 +63,14 @@ SCENARIOS = [
     Scenario("put1m", "PUT 1 MiB", "MiB/s", 1.2, size=MIB, connections=8, floor=True),
     Scenario("put16m", "PUT 16 MiB", "MiB/s", 1.0, size=16 * MIB, connections=4, floor=True, rss_goal=0.5),
     Scenario(
-        "stream1m", "streaming PUT 1 MiB (transform_stream)", "MiB/s", 8.0, mode="stream", size=MIB, connections=8
+        "stream1m",
+        "streaming PUT 1 MiB (transform_stream)",
+        "MiB/s",
+        8.0,
+        mode="stream",
+        size=MIB,
+        connections=8,
+        floor=True,
     ),
     Scenario("hpull", "hpull GET 1 KiB", "req/s", 10.0, method="GET", path="/ais%2F@%23%2Fbkt%2Fobj1k"),
     Scenario(

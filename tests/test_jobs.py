@@ -219,3 +219,16 @@ def test_local_target_drives_the_official_aistore_server(tgt):
             assert (report.done, report.failed) == (41, 0), report.summary()
             for name, data in objects.items():
                 assert tgt.get(f"dst-{comm}/" + name.split("/", 1)[1]) == data.upper()
+
+
+def test_job_progress_widget_headless(tgt):
+    from aisetl._widget import JobProgress
+
+    fill(tgt, 10)
+    job = tgt.transform("src", "dst", etl=Failing.serve(target=tgt), continue_on_error=True)
+    job.wait()
+    w = JobProgress(job)
+    assert (w.bar.value, w.bar.max, w.bar.bar_style) == (10, 10, "danger")
+    assert "0/10 done, 10 failed" in w.text.value
+    assert "ais://src/" in w.text.value
+    assert "text/plain" in job._repr_mimebundle_()
