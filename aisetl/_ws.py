@@ -98,8 +98,17 @@ class Connection:
             self.progress.set()
 
     async def transform(self, ctrl: ControlMessage, content: bytes | None) -> bytes:
-        app = self.app
         fqn = decode_fqn(ctrl.fqn) if content is None else ""
+        try:
+            return await self._transform(ctrl, content, fqn)
+        except FileNotFoundError as exc:
+            if not fqn or exc.filename != fqn:
+                raise
+            message = f"Error processing object {ctrl.path!r}: file not found at {fqn!r}."
+            raise ProtocolError(message, status_code=404) from exc
+
+    async def _transform(self, ctrl: ControlMessage, content: bytes | None, fqn: str) -> bytes:
+        app = self.app
         if not app.server.use_streaming:
             data: bytes | str
             if content is not None:
