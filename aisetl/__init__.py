@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._base import ETLServer as ETLServer
 from ._comm import ETLCallError as ETLCallError
+from ._decorator import FunctionETL as FunctionETL, etl as etl
 from ._exceptions import (
     ConfigError as ConfigError,
     DirectPutError as DirectPutError,
@@ -25,11 +26,13 @@ __all__ = [
     "ETLError",
     "ETLServer",
     "FastAPIServer",
+    "FunctionETL",
     "Job",
     "JobReport",
     "LocalTarget",
     "ProtocolError",
     "ServerHandle",
     "TargetError",
+    "etl",
     "__version__",
 ]
