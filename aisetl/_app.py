@@ -52,7 +52,7 @@ TRANSFORM_THREADS = 64
 # before they are read: a couple of 16 MiB objects at once keep one core as busy as many do, at a
 # fraction of the memory (benchmarks/RESULTS.md, PUT 16 MiB).
 LARGE_OBJECT = 1 << 20
-LARGE_OBJECT_BUDGET = int(os.environ.get("AISETL_LARGE_OBJECT_BUDGET", 32 << 20))
+LARGE_OBJECT_BUDGET = int(os.environ.get("AISETL_LARGE_OBJECT_BUDGET", 64 << 20))
 # Streamed objects of known size up to this are read whole before the transform starts (see open_source).
 STREAM_BUFFER_MAX = 4 << 20
 # Files up to this size are read on the loop (cheaper than a thread hop); larger ones in a thread.

@@ -9,7 +9,8 @@ import logging
 import os
 import resource
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, BinaryIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ._protocol import DEFAULT_MIME_TYPE, Settings, decode_fqn, read_settings
 from ._stats import ServerStats
@@ -127,6 +128,29 @@ class ETLServer:
         from ._kernel import serve
 
         return serve(cls, target=target, host=host, port=port, name=name, **env)
+
+    @classmethod
+    def export(cls, dest: str | os.PathLike[str], **options: Any) -> Path:
+        """Write a container build context for this server to `dest` (Dockerfile, source, pinned
+        requirements, init.json, etl_spec.yaml, README). Options: image, comm, workers, python,
+        direct_put, direct_fqn, init_timeout, obj_timeout, env, name; see aisetl._export.export."""
+        from ._export import export
+
+        return export(cls, dest, **options)
+
+    @classmethod
+    def build(cls, tag: str, **options: Any) -> str:
+        """Build the container image `tag` with docker, podman or buildah (the first found)."""
+        from ._export import build
+
+        return build(cls, tag, **options)
+
+    @classmethod
+    def deploy(cls, endpoint: str, image: str, **options: Any) -> str:
+        """Initialize this ETL on the AIS cluster at `endpoint` through the aistore SDK's Etl.init."""
+        from ._export import deploy
+
+        return deploy(cls, endpoint, image, **options)
 
     def __repr__(self) -> str:
         mode = "streaming" if self.use_streaming else "buffered"

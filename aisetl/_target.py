@@ -65,6 +65,9 @@ def check_name(name: str) -> tuple[str, str]:
 class LocalTarget:
     """An AIS target on this machine: objects on disk as AIS lays them out, and its ETL object route.
 
+    `port` (default: a free one) and `secret` (default: random) fix its AIS_TARGET_URL in advance, for
+    an ETL server started elsewhere.
+
     ```python
     tgt = LocalTarget()                      # objects in a temporary folder, removed by close()
     tgt.put("src/a.txt", b"hello")
@@ -73,12 +76,13 @@ class LocalTarget:
     ```
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, port: int = 0, secret: str | None = None) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="aisetl-target-") if root is None else None
         base = Path(self._tmp.name if self._tmp is not None else root)  # type: ignore[arg-type]
         self.mountpath = str((base / "mp1").resolve())
         os.makedirs(self.mountpath, exist_ok=True)
-        self.secret = secrets.token_hex(8)
+        self.secret = secret or secrets.token_hex(8)
+        self.port = port
         self.deliveries: list[Delivery] = []
         self._delivered: dict[tuple[str, str], int] = {}  # (uuid, name) -> size
         self._lock = threading.Lock()
@@ -255,7 +259,9 @@ class LocalTarget:
     def url(self) -> str:
         """The target's base URL (its server starts on first use)."""
         if self._thread is None:
-            self._thread = ServerThread(TargetApp(self), name="aisetl-target", log_level="warning").start()
+            self._thread = ServerThread(
+                TargetApp(self), port=self.port, name="aisetl-target", log_level="warning"
+            ).start()
         return self._thread.url
 
     def destination(self, name: str, uuid: str = "local-xact", owt: int = 4) -> str:

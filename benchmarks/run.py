@@ -62,6 +62,7 @@ SCENARIOS = [
     Scenario("hpush", "hpush PUT 1 KiB", "req/s", 2.5, floor=True),
     Scenario("put1m", "PUT 1 MiB", "MiB/s", 1.2, size=MIB, connections=8, floor=True),
     Scenario("put16m", "PUT 16 MiB", "MiB/s", 1.0, size=16 * MIB, connections=4, floor=True, rss_goal=0.5),
+    Scenario("put16m16", "PUT 16 MiB, 16 connections", "MiB/s", 1.0, size=16 * MIB, connections=16, rss_goal=0.5),
     Scenario(
         "stream1m",
         "streaming PUT 1 MiB (transform_stream)",
