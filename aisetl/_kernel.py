@@ -24,7 +24,7 @@ from ._base import ETLServer, environ_override
 from ._display import ETLResponse, as_etl_response
 from ._protocol import ETL_OBJECT_ROUTE, object_uname, path_escape
 from ._server import uvicorn_options
-from ._thread import ServerThread
+from ._thread import ServerThread, http_url
 
 if TYPE_CHECKING:
     from ._target import LocalTarget
@@ -136,8 +136,7 @@ class ServerHandle:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return http_url(self.host, self.port)
 
     @property
     def ws_url(self) -> str:

@@ -31,6 +31,11 @@ GRACEFUL_SHUTDOWN = 1.0
 START_TIMEOUT = 10.0
 
 
+def http_url(host: str, port: int) -> str:
+    """The base URL of a server listening on host:port (IPv6 literals in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class ServerStartError(RuntimeError):
     """uvicorn did not start: the message says why (address in use, lifespan failure...)."""
 
@@ -56,8 +61,7 @@ class ServerThread:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return http_url(self.host, self.port)
 
     @property
     def running(self) -> bool:

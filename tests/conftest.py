@@ -7,7 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
+from aisetl import LocalTarget
 from aisetl._base import ETLServer, environ_override
+from aisetl._kernel import running_servers
 from aisetl._server import uvicorn_options
 from aisetl._thread import ServerThread
 from tests.stubs import Action, RecordingServer, Script
@@ -64,3 +66,18 @@ def stub() -> Iterator[Callable[..., RecordingServer]]:
     yield _stub
     for s in servers:
         s.stop()
+
+
+@pytest.fixture
+def tgt() -> Iterator[LocalTarget]:
+    """A LocalTarget for the test, closed after it."""
+    with LocalTarget() as t:
+        yield t
+
+
+@pytest.fixture(autouse=True)
+def no_servers_left() -> Iterator[None]:
+    """Stop any in-process server (serve()) a test left running."""
+    yield
+    for handle in running_servers().values():
+        handle.stop()

@@ -222,6 +222,13 @@ class RecordingServer:
         self.stop()
 
 
+def free_port() -> int:
+    """A port nothing listens on now (for servers that must be told their port in advance)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def refused_url() -> str:
     """An http URL on 127.0.0.1 where nothing listens (connection refused)."""
     with socket.socket() as s:

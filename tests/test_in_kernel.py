@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.kernel import kernel
+from tests.stubs import free_port
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -24,12 +25,6 @@ DEFINE = textwrap.dedent(
     srv.put(b"hi").content
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_rerunning_the_defining_cell_replaces_the_server_without_leaks():

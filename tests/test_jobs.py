@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 
 from aisetl import ETLCallError, LocalTarget
-from aisetl._kernel import running_servers
 from tests.procs import uvicorn_process
 from tests.stubs import Drop, RecordingServer, Reply
 from tests.transforms import Echo, Failing, Reverse, Sleepy, StreamUpper, Upper
-
-
-@pytest.fixture
-def tgt() -> Iterator[LocalTarget]:
-    with LocalTarget() as t:
-        yield t
-
-
-@pytest.fixture(autouse=True)
-def no_servers_left() -> Iterator[None]:
-    yield
-    for handle in running_servers().values():
-        handle.stop()
-
 
 # --- inline ------------------------------------------------------------------------------------------
 

@@ -10,24 +10,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from aisetl import ConfigError, LocalTarget
+from aisetl import ConfigError
 from aisetl._display import ETLResponse
 from aisetl._kernel import running_servers
 from aisetl._thread import ServerStartError
 from tests.transforms import Echo, Failing, Reverse, StreamUpper, Upper
-
-
-@pytest.fixture
-def tgt() -> Iterator[LocalTarget]:
-    with LocalTarget() as t:
-        yield t
-
-
-@pytest.fixture(autouse=True)
-def no_servers_left() -> Iterator[None]:
-    yield
-    for handle in running_servers().values():
-        handle.stop()
 
 
 def test_put_get_and_ws_drive_the_server_as_ais_does(tgt):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -18,20 +17,13 @@ import httpx
 import pytest
 
 from aisetl._export import validate_name
-from aisetl._kernel import running_servers
 from tests import shipped
 from tests.kernel import kernel
 from tests.procs import uvicorn_process
-from tests.stubs import RecordingServer, Reply
+from tests.stubs import RecordingServer, Reply, free_port
 
 pytestmark = pytest.mark.timeout(300)
 CORPUS = [b"", b"a", b"hello world", os.urandom(100_000), bytes(range(256)) * 50]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def aisetl_cmd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -274,10 +266,3 @@ def test_cli_reports_a_bad_target_plainly():
     result = aisetl_cmd("serve", "no_such_module:Thing")
     assert result.returncode != 0
     assert "cannot load 'no_such_module:Thing'" in result.stderr
-
-
-@pytest.fixture(autouse=True)
-def no_servers_left() -> Iterator[None]:
-    yield
-    for handle in running_servers().values():
-        handle.stop()

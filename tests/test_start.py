@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,17 +11,13 @@ import time
 import httpx
 from websockets.sync.client import connect
 
+from tests.stubs import free_port
+
 START = """
 import sys
 from tests.transforms import Upper
 Upper(host="127.0.0.1", port=int(sys.argv[1])).start()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_start_serves_with_the_ais_websocket_flags():
