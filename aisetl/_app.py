@@ -49,8 +49,8 @@ Send = Callable[[Message], Awaitable[None]]
 # behind each other under AIS's concurrency; threads are started only when needed.
 TRANSFORM_THREADS = 64
 # Buffered request bodies above LARGE_OBJECT wait for room in a budget of LARGE_OBJECT_BUDGET bytes
-# before they are read: a couple of 16 MiB objects at once keep one core as busy as many do, at a
-# fraction of the memory (benchmarks/RESULTS.md, PUT 16 MiB).
+# before they are read: memory stays bounded however many large objects arrive at once, and four
+# 16 MiB objects in flight keep one core as busy as more would (benchmarks/RESULTS.md, PUT 16 MiB).
 LARGE_OBJECT = 1 << 20
 LARGE_OBJECT_BUDGET = int(os.environ.get("AISETL_LARGE_OBJECT_BUDGET", 64 << 20))
 # Streamed objects of known size up to this are read whole before the transform starts (see open_source).
@@ -323,7 +323,7 @@ class ETLApp:
                         data = await self.fetch_upstream(req.path)
                     else:
                         data = await read_body(receive)
-                    size = len(data)
+                    size = len(data) if isinstance(data, bytes) else 0  # a path (ETL_DIRECT_FQN) is not input
                     out = await self.run_transform(data, req.path, req.etl_args)
                     del data  # the input's memory can go before the output is sent
                     if not req.first:
