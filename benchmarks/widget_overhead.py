@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.transforms import Upper  # noqa: E402
+from tests.transforms import Upper
 
 
 def main() -> None:
