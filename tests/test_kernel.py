@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 import time
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from aisetl import ConfigError
+from aisetl import ConfigError, etl
 from aisetl._display import ETLResponse
 from aisetl._kernel import running_servers
 from aisetl._thread import ServerStartError
@@ -142,3 +143,20 @@ def test_plain_repr_outside_jupyter():
     with Upper.serve(name="plain") as srv:
         srv.put(b"x")
         assert repr(srv) == f"<ServerHandle 'plain' running at {srv.url}, Upper (buffered), 1 objects, 0 errors>"
+
+
+def test_an_image_reply_displays_as_an_image():
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    )
+
+    @etl(mime_type="image/png")
+    def thumbnail(data: bytes) -> bytes:
+        return png
+
+    with thumbnail.serve() as srv:
+        resp = srv.put(b"raw image bytes")
+        html = resp._repr_html_()
+    assert resp.headers["content-type"] == "image/png"
+    assert f"data:image/png;base64,{base64.b64encode(png).decode()}" in html
+    assert "200 OK" in html and "content-type" in html
