@@ -15,7 +15,7 @@ import asyncio
 import io
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 # Chunks in flight per pipe: bounds memory at a few chunks whatever the object size.
@@ -129,13 +129,12 @@ class Pipe:
 class PipeReader(io.RawIOBase):
     """A read-only binary file over a pipe filled on the loop. `read(n)` returns n bytes unless at EOF."""
 
-    def __init__(self, pipe: Pipe, on_close: Callable[[], Any] | None = None) -> None:
+    def __init__(self, pipe: Pipe) -> None:
         super().__init__()
         self._pipe = pipe
         self._chunk = b""
         self._pos = 0
         self._eof = False
-        self._on_close = on_close
 
     def readable(self) -> bool:
         return True
@@ -190,8 +189,6 @@ class PipeReader(io.RawIOBase):
         if not self.closed:
             if not self._eof:
                 self._pipe.abandon()  # stop the pump: nobody will read the rest
-            if self._on_close is not None:
-                self._on_close()
         super().close()
 
 
