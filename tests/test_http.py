@@ -581,3 +581,28 @@ def test_a_blocking_transform_does_not_stall_other_requests(serve):
 
 def test_async_transform_runs_on_the_loop(serve):
     assert serve(AsyncUpper).http.put("/b/o", content=b"abc").content == b"ABC"
+
+
+# --- bad input: a clear answer, and the server goes on ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "headers", "status"),
+    [
+        pytest.param("/b/%zz%", [], 200, id="invalid-percent-escapes-in-path"),
+        pytest.param("/b/o?etl_args=%ff%fe", [], 200, id="non-utf8-etl-args"),
+        pytest.param("/b/o?etl_fqn=%zz", [], 404, id="fqn-with-invalid-escape"),
+        pytest.param("/b/o?etl_fqn=&etl_fqn=", [], 200, id="empty-fqn"),
+        pytest.param("/b/o", [("Ais-Node-Url", "http://\xe9\xe8:1")], 502, id="unresolvable-next-stage"),
+        pytest.param("/b/o", [("Ais-Node-Url", "http://[::1")], 500, id="unclosed-ipv6"),
+        pytest.param("/b/o", [("Content-Type", "\x01weird")], 400, id="control-character-in-header"),
+    ],
+)
+def test_odd_requests_get_a_clear_answer_and_the_server_goes_on(serve, target, headers, status):
+    r = serve(Upper, {"AIS_DIRECT_PUT_RETRIES": "0"})
+    got, body = raw_request(r.url, "PUT", target, headers, b"abc")
+    assert got == status, body
+    if status >= 400:
+        # Ours are JSON with a detail; a request uvicorn cannot even parse gets its plain-text 400.
+        assert json.loads(body)["detail"] if body.startswith(b"{") else body == b"Invalid HTTP request received."
+    assert r.http.get("/health").status_code == 200
