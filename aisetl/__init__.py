@@ -1,23 +1,29 @@
-"""aisetl: write, test and ship AIStore ETL transforms; a wire-exact, fast AIS ETL server."""
+"""aisetl: write, test and ship AIStore ETL transforms; a wire-exact, fast AIS ETL server.
+
+The public API is what `__all__` lists; everything else is internal. The layers (ARCHITECTURE.md) are
+imported lowest first; importing the notebook and shipping layers registers `.serve()` and `.export()`
+on the server classes (aisetl.api.features).
+"""
 
 from __future__ import annotations
 
-from ._base import ETLServer as ETLServer
-from ._comm import ETLCallError as ETLCallError
-from ._decorator import FunctionETL as FunctionETL, etl as etl
 from ._exceptions import (
     ConfigError as ConfigError,
     DirectPutError as DirectPutError,
+    ETLCallError as ETLCallError,
     ETLError as ETLError,
+    ExportError as ExportError,
     ProtocolError as ProtocolError,
     TargetError as TargetError,
 )
-from ._job import Job as Job, JobReport as JobReport
-from ._kernel import ServerHandle as ServerHandle
-from ._server import FastAPIServer as FastAPIServer
-from ._target import LocalTarget as LocalTarget
-
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
+from .api.base import ETLServer as ETLServer
+from .api.decorator import FunctionETL as FunctionETL, etl as etl
+from .api.fastapi_server import FastAPIServer as FastAPIServer
+from .local.job import Job as Job, JobReport as JobReport
+from .local.target import LocalTarget as LocalTarget
+from .notebook.serve import ServerHandle as ServerHandle
+from .ship import export as _register_shipping  # noqa: F401 -- registers .export(), .build(), .deploy()
 
 __all__ = [
     "ConfigError",
@@ -25,6 +31,7 @@ __all__ = [
     "ETLCallError",
     "ETLError",
     "ETLServer",
+    "ExportError",
     "FastAPIServer",
     "FunctionETL",
     "Job",
@@ -33,6 +40,6 @@ __all__ = [
     "ProtocolError",
     "ServerHandle",
     "TargetError",
-    "etl",
     "__version__",
+    "etl",
 ]

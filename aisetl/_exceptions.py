@@ -1,13 +1,19 @@
-"""The errors aisetl raises.
+"""Every error aisetl raises on purpose, in one tree. Catch `ETLError` for all of them.
 
     ETLError
-    ├── ConfigError        bad or missing environment (also an OSError, i.e. the SDK's EnvironmentError)
-    ├── ProtocolError      bad input on the wire: header, query, FQN, URL, control message (.status_code)
-    ├── TargetError        the hpull source (the AIS target) answered an error status (.status_code)
-    ├── DirectPutError     the next stage could not be reached; retries exhausted or not allowed
-    └── ETLCallError       (LocalTarget) the ETL answered an error or could not be reached (.status)
+    ├── ConfigError       the environment a server is made with is missing a variable or holds a bad value
+    │                     (also an OSError: the SDK raises EnvironmentError there)
+    ├── ProtocolError     bad input on the wire: a header, query, FQN, URL or control message (.status_code)
+    ├── TargetError       the hpull source (the AIS target) answered an error status (.status_code)
+    ├── DirectPutError    delivery: the next stage could not be reached; retries ran out or were not allowed
+    ├── ETLCallError      a transform failed, seen from the caller: the ETL server answered an error or could
+    │                     not be reached (LocalTarget.get, jobs, ServerHandle helpers; .status)
+    └── ExportError       shipping: no container engine, a failed build, no aistore SDK for deploy
+                          (also a RuntimeError)
 
-The server turns each into a response in one place (`_app.error_response`).
+The server turns the first four into a reply in one place (`aisetl.server.errors`). A transform's own
+exception inside the server becomes a 500 whose body names it; a caller sees it as an `ETLCallError`.
+Misuse of the API (a wrong type or value) raises `TypeError` or `ValueError` with what was expected.
 """
 
 from __future__ import annotations
@@ -58,3 +64,15 @@ class DirectPutError(ETLError):
 
     def __repr__(self) -> str:
         return f"DirectPutError(url={self.url!r}, attempts={self.attempts}, cause={self.cause!r})"
+
+
+class ETLCallError(ETLError):
+    """The ETL answered an error, or could not be reached: `status` and the text AIS would record."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ExportError(ETLError, RuntimeError):
+    """Shipping failed: no container engine, the build or deploy failed, or a tool it needs is missing."""

@@ -8,10 +8,10 @@ import httpx
 import pytest
 
 from aisetl import LocalTarget
-from aisetl._base import ETLServer, environ_override
-from aisetl._kernel import running_servers
-from aisetl._server import uvicorn_options
-from aisetl._thread import ServerThread
+from aisetl.api.base import ETLServer, environ_override
+from aisetl.notebook.serve import running_servers
+from aisetl.server.config import uvicorn_options
+from aisetl.server.thread import ServerThread
 from tests.stubs import Action, RecordingServer, Script
 
 # An AIS_TARGET_URL shaped as AIS makes it; nothing listens on port 9 unless a test says otherwise.

@@ -157,7 +157,7 @@ def test_a_failing_set_up_hook_fails_construction_naming_it():
         raise OSError("model file missing")
 
     cls = etl(setup=broken)(lambda data: data)
-    with aisetl._base.environ_override({"AIS_TARGET_URL": "http://t:1"}), pytest.raises(RuntimeError) as info:
+    with aisetl.api.base.environ_override({"AIS_TARGET_URL": "http://t:1"}), pytest.raises(RuntimeError) as info:
         cls()
     assert "set-up hook" in str(info.value) and "broken" in str(info.value) and "model file missing" in str(info.value)
 

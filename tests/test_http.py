@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from aisetl import ConfigError
-from aisetl._base import environ_override
+from aisetl.api.base import environ_override
 from tests.stubs import Drop, Reply, raw_request, refused_url
 from tests.transforms import (
     AsyncUpper,

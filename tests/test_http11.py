@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from aisetl import _http11
+from aisetl.server import http11 as _http11
 from tests.stubs import Drop, RecordingServer, Reply, refused_url
 
 

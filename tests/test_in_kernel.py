@@ -41,7 +41,7 @@ def test_rerunning_the_defining_cell_replaces_the_server_without_leaks():
         # thread or a socket of the last run still closing.
         assert threads_after - threads <= 2
         assert fds_after - fds <= 2
-        assert k.check("list(aisetl._kernel.running_servers())").value() == "['upper']"
+        assert k.check("list(aisetl.notebook.serve.running_servers())").value() == "['upper']"
         assert httpx.put(f"http://127.0.0.1:{port}/b/o", content=b"x").content == b"X v20"
 
 

@@ -206,7 +206,7 @@ def test_local_target_drives_the_official_aistore_server(tgt):
 
 
 def test_job_progress_widget_headless(tgt):
-    from aisetl._widget import JobProgress
+    from aisetl.local.job import JobProgress
 
     fill(tgt, 10)
     job = tgt.transform("src", "dst", etl=Failing.serve(target=tgt), continue_on_error=True)

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from aisetl import ConfigError, etl
-from aisetl._display import ETLResponse
-from aisetl._kernel import running_servers
-from aisetl._thread import ServerStartError
+from aisetl.notebook.display import ETLResponse
+from aisetl.notebook.serve import running_servers
+from aisetl.server.thread import ServerStartError
 from tests.transforms import Echo, Failing, Reverse, StreamUpper, Upper
 
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 import pytest
 
 from aisetl._exceptions import ConfigError, ETLError, ProtocolError
-from aisetl._protocol import (
+from aisetl.wire import (
     ControlMessage,
     DirectPutOutcome,
     backoff_delay,

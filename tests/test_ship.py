@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aisetl._export import validate_name
+from aisetl.ship.export import validate_name
 from tests import shipped
 from tests.kernel import kernel
 from tests.procs import uvicorn_process

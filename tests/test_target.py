@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from aisetl import LocalTarget
-from aisetl._protocol import object_uname, path_escape
+from aisetl.wire import object_uname, path_escape
 
 
 @pytest.fixture

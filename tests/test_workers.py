@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from aisetl._workers import ByteBudget, WorkerPool
+from aisetl.server.workers import ByteBudget, WorkerPool
 
 
 def test_a_blocking_call_does_not_hold_back_the_next_one():

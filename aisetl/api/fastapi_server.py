@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ._app import ETLApp
-from ._base import ETLServer
-from ._ws import uvicorn_ws_options
-
-
-def uvicorn_options(**overrides: Any) -> dict[str, Any]:
-    """uvicorn settings for an ETL server: the AIS WebSocket flags, no access log (one line per object)."""
-    options: dict[str, Any] = {"access_log": False, "log_level": "info", **uvicorn_ws_options()}
-    options.update(overrides)
-    return options
+from ..server.app import ETLApp
+from ..server.config import uvicorn_options
+from .base import ETLServer
 
 
 class FastAPIServer(ETLServer):

@@ -17,14 +17,12 @@ import asyncio
 import io
 import time
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
 
-from ._bridge import Pipe
-from ._exceptions import DirectPutError, ProtocolError
-from ._protocol import WS_MAX_SIZE, ControlMessage, decode_fqn, parse_control_message, parse_pipeline
-
-if TYPE_CHECKING:
-    from ._app import ETLApp, Message, Receive, Scope, Send
+from .._exceptions import DirectPutError, ProtocolError
+from ..wire import WS_PATH_ROUTE, ControlMessage, parse_control_message, parse_pipeline
+from .asgi import Message, Receive, Scope, Send
+from .direct_put import DirectPut
+from .transforms import TransformRunner
 
 # Objects of one connection in process at once, and the input bytes they may hold between them.
 WS_MAX_IN_FLIGHT = 64
@@ -43,8 +41,11 @@ def _payload(message: Message) -> bytes | str | None:
 
 
 class Connection:
-    def __init__(self, app: ETLApp, send: Send) -> None:
-        self.app = app
+    def __init__(self, runner: TransformRunner, direct_put: DirectPut, send: Send) -> None:
+        self.runner = runner
+        self.direct_put = direct_put
+        self.stats = runner.server.stats
+        self.log = runner.server.logger
         self.send = send
         self.replies: asyncio.Queue[asyncio.Future[Message] | None] = asyncio.Queue(WS_MAX_IN_FLIGHT)
         self.in_flight_bytes = 0
@@ -63,34 +64,33 @@ class Connection:
                 self.send_failed = True  # the peer is gone; keep draining so no task is left behind
 
     async def process(self, ctrl: ControlMessage, content: bytes | None, size: int) -> Message:
-        app, started = self.app, time.perf_counter()
-        stats = app.stats
+        started, stats, log = time.perf_counter(), self.stats, self.log
         try:
             first, remaining = parse_pipeline(ctrl.pipeline)
             out = await self.transform(ctrl, content)
             if not first:
                 stats.record(started, size, len(out))
                 return {"type": "websocket.send", "bytes": out}
-            outcome = await app.direct_put.put_bytes(first, remaining, ctrl.path, ctrl.etl_args, out)
+            outcome = await self.direct_put.put_bytes(first, remaining, ctrl.path, ctrl.etl_args, out)
             if outcome.status == 200:
                 stats.record(started, size, len(outcome.body))
                 return {"type": "websocket.send", "bytes": outcome.body}
             if outcome.delivered:
                 stats.record(started, size, outcome.length)
                 return _text(str(outcome.length))
-            app.log.warning("ws object %r: next stage answered %d: %r", ctrl.path, outcome.status, outcome.body[:200])
+            log.warning("ws object %r: next stage answered %d: %r", ctrl.path, outcome.status, outcome.body[:200])
             stats.record_error("ws", ctrl.path, outcome.status, f"next stage answered {outcome.status}")
             return _text("0")
         except ProtocolError as exc:
-            app.log.warning("ws object %r: %s", ctrl.path, exc)
+            log.warning("ws object %r: %s", ctrl.path, exc)
             stats.record_error("ws", ctrl.path, exc.status_code, exc)
             return _text(str(exc))
         except DirectPutError as exc:
-            app.log.error("ws object %r: %s", ctrl.path, exc)
+            log.error("ws object %r: %s", ctrl.path, exc)
             stats.record_error("ws", ctrl.path, 502, exc)
             return _text("0")
         except Exception as exc:
-            app.log.error("ws object %r: transform failed", ctrl.path, exc_info=exc)
+            log.error("ws object %r: transform failed", ctrl.path, exc_info=exc)
             stats.record_error("ws", ctrl.path, 500, exc)
             return _text(f"Transform error: {type(exc).__name__}: {exc}")
         finally:
@@ -98,7 +98,7 @@ class Connection:
             self.progress.set()
 
     async def transform(self, ctrl: ControlMessage, content: bytes | None) -> bytes:
-        fqn = decode_fqn(ctrl.fqn) if content is None else ""
+        fqn = self.runner.server.sanitize_fqn(ctrl.fqn) if content is None else ""
         try:
             return await self._transform(ctrl, content, fqn)
         except FileNotFoundError as exc:
@@ -108,21 +108,19 @@ class Connection:
             raise ProtocolError(message, status_code=404) from exc
 
     async def _transform(self, ctrl: ControlMessage, content: bytes | None, fqn: str) -> bytes:
-        app = self.app
-        if not app.server.use_streaming:
+        runner = self.runner
+        if not runner.server.use_streaming:
             data: bytes | str
             if content is not None:
                 data = content
-            elif app.settings.direct_fqn:
+            elif runner.settings.direct_fqn:
                 data = fqn
             else:
-                data = await app.read_fqn(fqn)
-            return await app.run_transform(data, ctrl.path, ctrl.etl_args)
+                data = await runner.read_fqn(fqn)
+            return await runner.run_transform(data, ctrl.path, ctrl.etl_args)
         # A streaming-only server answers /ws too: its output is collected into one reply.
         opener = (lambda: open(fqn, "rb")) if content is None else (lambda: io.BytesIO(content))
-        loop = asyncio.get_running_loop()
-        out = Pipe(loop)
-        app.workers.start_soon(app.produce, opener, ctrl.path, ctrl.etl_args, out)
+        out = runner.start_stream(opener, ctrl.path, ctrl.etl_args)
         try:
             chunks = []
             while (chunk := await out.get()) is not None:
@@ -140,16 +138,19 @@ class Connection:
             await self.progress.wait()
 
 
-async def serve_websocket(app: ETLApp, scope: Scope, receive: Receive, send: Send) -> None:
+async def serve_websocket(
+    runner: TransformRunner, direct_put: DirectPut, scope: Scope, receive: Receive, send: Send
+) -> None:
     message = await receive()
     if message["type"] != "websocket.connect":
         return
-    if scope["path"] != "/ws":
+    if scope["path"] != WS_PATH_ROUTE:
         await send({"type": "websocket.close", "code": CLOSE_NORMAL})  # handshake answered 403
         return
     await send({"type": "websocket.accept"})
-    app.stats.ws_connections += 1
-    conn = Connection(app, send)
+    stats, log = runner.server.stats, runner.server.logger
+    stats.ws_connections += 1
+    conn = Connection(runner, direct_put, send)
     writer = asyncio.ensure_future(conn.writer())
     close_reason = ""
     try:
@@ -161,37 +162,27 @@ async def serve_websocket(app: ETLApp, scope: Scope, receive: Receive, send: Sen
             try:
                 ctrl = parse_control_message(payload if payload is not None else b"")
             except ProtocolError as exc:
-                app.log.error("ws: %s; closing the connection", exc)
-                app.stats.record_error("ws", "", 400, exc)
+                log.error("ws: %s; closing the connection", exc)
+                stats.record_error("ws", "", 400, exc)
                 close_reason = str(exc)
                 break
             content: bytes | None = None
             if not ctrl.fqn:
                 message = await receive()
                 if message["type"] == "websocket.disconnect":
-                    app.log.error("ws: connection closed between the control and content frames of %r", ctrl.path)
-                    app.stats.record_error("ws", ctrl.path, 0, "connection closed before the content frame")
+                    log.error("ws: connection closed between the control and content frames of %r", ctrl.path)
+                    stats.record_error("ws", ctrl.path, 0, "connection closed before the content frame")
                     break
                 data = _payload(message)
                 content = data.encode() if isinstance(data, str) else (data or b"")
-            app.stats.requests += 1
+            stats.requests += 1
             size = len(content) if content is not None else 0
             await conn.submit(conn.process(ctrl, content, size), size)
     finally:
         await conn.replies.put(None)
         await writer
-        app.stats.ws_connections -= 1
+        stats.ws_connections -= 1
     if close_reason and not conn.send_failed:
         # The close reason is limited to 123 bytes by RFC 6455.
         reason = close_reason.encode()[:123].decode("utf-8", "ignore")
         await send({"type": "websocket.close", "code": CLOSE_INVALID_PAYLOAD, "reason": reason})
-
-
-def uvicorn_ws_options() -> dict[str, Any]:
-    """What uvicorn must be told for AIS's WebSocket traffic (protocol 6.4)."""
-    return {
-        "ws_max_size": WS_MAX_SIZE,
-        "ws_ping_interval": None,  # = the AIS flag `--ws-ping-interval 0`: no keepalive pings
-        "ws_ping_timeout": 86400.0,
-        "ws_per_message_deflate": False,  # AIS (gorilla's default dialer) never negotiates it
-    }

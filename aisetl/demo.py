@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 import httpx
 
-from ._base import environ_override
-from ._protocol import object_uname, path_escape
-from ._server import FastAPIServer, uvicorn_options
-from ._target import LocalTarget
-from ._thread import ServerThread
+from .api.base import environ_override
+from .api.fastapi_server import FastAPIServer
+from .local.target import LocalTarget
+from .server.config import uvicorn_options
+from .server.thread import ServerThread
+from .wire import object_uname, path_escape
 
 
 class Upper(FastAPIServer):

@@ -25,7 +25,9 @@ import typing
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, TypeVar, overload
 
-from ._server import FastAPIServer
+from ..server.output import as_bytes
+from ..wire import DEFAULT_MIME_TYPE
+from .fastapi_server import FastAPIServer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,7 +45,7 @@ class FunctionETL(FastAPIServer):
     func: Callable[..., Any]
     setup: Callable[[], Any] | None = None
     etl_name: str = ""
-    mime_type: str = "application/octet-stream"
+    mime_type: str = DEFAULT_MIME_TYPE
 
     def __init__(self, host: str = "0.0.0.0", port: int = 8000) -> None:
         super().__init__(host, port)
@@ -58,18 +60,6 @@ class FunctionETL(FastAPIServer):
 
     def get_mime_type(self) -> str:
         return type(self).mime_type
-
-
-def _to_bytes(value: object, fname: str) -> bytes:
-    if type(value) is bytes:
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, memoryview):
-        return value.tobytes()
-    raise TypeError(f"{fname}() returned {type(value).__name__}; expected bytes, bytearray, memoryview or str")
 
 
 def _signature_error(func: Callable[..., Any], problem: str) -> TypeError:
@@ -182,19 +172,19 @@ def _make_class(
 
         def transform_stream(self: FunctionETL, reader: BinaryIO, path: str, etl_args: str) -> Iterator[bytes]:
             for chunk in call(reader, path, etl_args, self.state):
-                yield _to_bytes(chunk, fname)
+                yield as_bytes(chunk, f"{fname}()")
 
         namespace["transform_stream"] = transform_stream
     elif inspect.iscoroutinefunction(func):
 
         async def transform(self: FunctionETL, data: bytes | str, path: str, etl_args: str) -> bytes:
-            return _to_bytes(await call(data, path, etl_args, self.state), fname)
+            return as_bytes(await call(data, path, etl_args, self.state), f"{fname}()")
 
         namespace["transform"] = transform
     else:
 
         def transform(self: FunctionETL, data: bytes | str, path: str, etl_args: str) -> bytes:  # type: ignore[misc]
-            return _to_bytes(call(data, path, etl_args, self.state), fname)
+            return as_bytes(call(data, path, etl_args, self.state), f"{fname}()")
 
         namespace["transform"] = transform
     return type(func.__name__, (FunctionETL,), namespace)
@@ -218,7 +208,7 @@ def etl(
     func: Callable[..., Any] | None = None,
     /,
     *,
-    mime_type: str = "application/octet-stream",
+    mime_type: str = DEFAULT_MIME_TYPE,
     name: str | None = None,
     setup: Callable[[], Any] | None = None,
 ) -> type[FunctionETL] | Callable[[Callable[..., Any]], type[FunctionETL]]:

@@ -1,6 +1,6 @@
 """Direct put: PUT the output to the next stage, retrying transport failures as section 3.6 says.
 
-The decisions (URL, reply mapping, backoff, retry budget) are pure functions of `_protocol`; this
+The decisions (URL, reply mapping, backoff, retry budget) are pure functions of `aisetl.wire`; this
 module is only the loop that sends and sleeps.
 """
 
@@ -9,13 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING
 
-from ._bridge import Pipe
-from ._client import OutboundClient, Reply, TransientError
-from ._exceptions import DirectPutError
-from ._protocol import (
+from .._exceptions import DirectPutError
+from ..wire import (
     HEADER_DIRECT_PUT_LENGTH,
+    HEADER_NODE_URL,
     DirectPutOutcome,
     Settings,
     backoff_delay,
@@ -23,9 +21,9 @@ from ._protocol import (
     interpret_reply,
     retry_budget,
 )
-
-if TYPE_CHECKING:
-    from ._app import ETLApp, Request
+from .outbound import OutboundClient, Reply, TransientError
+from .request import Request
+from .transforms import TransformRunner
 
 
 class SourceError(Exception):
@@ -45,7 +43,7 @@ class DirectPut:
 
     def _target(self, first: str, remaining: str, path: str, etl_args: str) -> tuple[str, dict[str, str]]:
         url = compose_direct_put_url(first, self.settings.target_url, path, etl_args)
-        headers = {"Ais-Node-Url": remaining} if remaining else {}
+        headers = {HEADER_NODE_URL: remaining} if remaining else {}
         return url, headers
 
     async def _with_retries(
@@ -80,18 +78,16 @@ class DirectPut:
         )
         return interpret_reply(reply.status, reply.body, reply.headers.get(HEADER_DIRECT_PUT_LENGTH), len(data))
 
-    async def put_stream(self, req: Request, app: ETLApp) -> DirectPutOutcome:
+    async def put_stream(self, req: Request, runner: TransformRunner) -> DirectPutOutcome:
         """Streaming output, chunked. Each attempt reopens the source and restarts transform_stream."""
         url, headers = self._target(req.first, req.remaining, req.path, req.etl_args)
-        loop = asyncio.get_running_loop()
         sent = 0
 
         async def attempt_once() -> Reply:
             nonlocal sent
             sent = 0
-            opener, feeder = await app.open_source(req)
-            out = Pipe(loop)
-            app.workers.start_soon(app.produce, opener, req.path, req.etl_args, out)
+            opener, feeder = await runner.open_source(req)
+            out = runner.start_stream(opener, req.path, req.etl_args)
 
             async def body() -> AsyncIterator[bytes]:
                 nonlocal sent

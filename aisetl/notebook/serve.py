@@ -16,25 +16,34 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 import httpx
 
-from ._base import ETLServer, environ_override
-from ._display import ETLResponse, as_etl_response
-from ._protocol import ETL_OBJECT_ROUTE, object_uname, path_escape
-from ._server import uvicorn_options
-from ._thread import ServerThread, http_url
+from ..api import features
+from ..api.base import ETLServer, environ_override
+from ..server.config import uvicorn_options
+from ..server.thread import ServerThread, http_url
+from ..wire import ETL_OBJECT_ROUTE, object_uname, path_escape
+from .display import ETLResponse, as_etl_response
 
 if TYPE_CHECKING:
-    from ._target import LocalTarget
-    from ._widget import StatusWidget
+    from .widget import StatusWidget
 
 # Stand-in AIS_TARGET_URL for a server started without a target: nothing listens on port 9 (discard),
 # so an hpull answers 502 naming the object instead of reaching some unrelated service.
 NO_TARGET_URL = "http://127.0.0.1:9" + ETL_OBJECT_ROUTE + "/{name}/no-target"
 
-Stage = Union["ServerHandle", "LocalTarget", str]
+
+class Target(Protocol):
+    """What a served server needs of its AIS target (`aisetl.LocalTarget` is one)."""
+
+    def ais_target_url(self, etl_name: str) -> str: ...
+    def fqn(self, name: str) -> str: ...
+    def destination(self, name: str, uuid: str = ..., owt: int = ...) -> str: ...
+
+
+Stage = Union["ServerHandle", Target, str]
 
 _servers: dict[str, ServerHandle] = {}
 _registry_lock = threading.Lock()
@@ -63,7 +72,7 @@ class ServerHandle:
         self,
         cls: type[ETLServer],
         name: str,
-        target: LocalTarget | str | None,
+        target: Target | str | None,
         host: str,
         port: int,
         env: Mapping[str, str],
@@ -269,7 +278,7 @@ class ServerHandle:
     def widget(self) -> StatusWidget:
         """The live status widget (ipywidgets); created on first use."""
         if self._widget is None:
-            from ._widget import StatusWidget
+            from .widget import StatusWidget
 
             self._widget = StatusWidget(self)
         return self._widget
@@ -293,7 +302,7 @@ def _register(handle: ServerHandle) -> None:
 
 def serve(
     cls: type[ETLServer],
-    target: LocalTarget | str | None = None,
+    target: Target | str | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
     name: str | None = None,
@@ -330,3 +339,6 @@ def stop_all() -> None:
 
 # Daemon threads would otherwise be cut at interpreter exit without a graceful stop.
 atexit.register(stop_all)
+
+
+features.provide("serve", serve)

@@ -23,13 +23,14 @@ from urllib.parse import parse_qsl, unquote
 
 import httpx
 
-from ._app import Receive, Scope, Send, read_body, read_file, send_response
-from ._comm import RETRY_SLEEP, SOFT_RETRIES, ETLCallError, HTTPComm, ObjectCall, WSComm, check_comm
-from ._exceptions import ProtocolError
-from ._job import Job
-from ._kernel import ServerHandle
-from ._protocol import ETL_OBJECT_ROUTE, object_fqn, object_uname, parse_uname, path_escape
-from ._thread import LoopThread, ServerThread
+from .._exceptions import ETLCallError, ProtocolError
+from ..notebook.serve import ServerHandle
+from ..server.asgi import Receive, Scope, Send, read_body, send_response
+from ..server.thread import LoopThread, ServerThread
+from ..server.transforms import read_file
+from ..wire import ETL_OBJECT_ROUTE, object_fqn, object_uname, parse_uname, path_escape
+from .calls import RETRY_SLEEP, SOFT_RETRIES, HTTPComm, ObjectCall, WSComm, check_comm
+from .job import Job, JobSpec
 
 Stage = ServerHandle | str
 
@@ -190,21 +191,21 @@ class LocalTarget:
         """
         stages = [etl] if isinstance(etl, (str, ServerHandle)) else list(etl)
         names = self.list(src_bucket, prefix)
-        return Job(
-            self,
-            names,
-            dst_bucket,
-            [stage_url(s) for s in stages],
-            comm,
-            ext,
-            continue_on_error,
-            num_workers,
-            obj_timeout,
-            fqn,
-            etl_args,
-            soft_retries,
-            retry_sleep,
+        spec = JobSpec(
+            names=names,
+            dst_bucket=dst_bucket,
+            etl_urls=[stage_url(s) for s in stages],
+            comm=comm,
+            ext=ext,
+            continue_on_error=continue_on_error,
+            num_workers=num_workers,
+            obj_timeout=obj_timeout,
+            fqn=fqn,
+            etl_args=etl_args,
+            soft_retries=soft_retries,
+            retry_sleep=retry_sleep,
         )
+        return Job(self, spec)
 
     def _record_delivery(self, d: Delivery) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ._export import COMMS
+from .ship.export import COMMS
 
 # `aisetl serve` with several workers hands uvicorn an import string; this variable tells the
 # factory below which MODULE:NAME each worker process loads.
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from ._demo import run
+        from .demo import run
 
         return run()
     if args.command == "serve":
@@ -93,17 +93,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The production entry point: aisetl's own log lines (errors per object) in uvicorn's format.
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
 
-        from ._server import uvicorn_options
+        from .server.config import uvicorn_options
 
         options = uvicorn_options(host=args.host, port=args.port, workers=args.workers)
         if args.workers > 1:
             os.environ[_TARGET_ENV] = args.target
-            uvicorn.run("aisetl._cli:app_factory", factory=True, **options)
+            uvicorn.run("aisetl.cli:app_factory", factory=True, **options)
         else:
             uvicorn.run(load_app(args.target), **options)
         return 0
     if args.command == "export":
-        from ._export import export as do_export
+        from .ship.export import export as do_export
 
         env = dict(item.split("=", 1) for item in args.env)
         out = do_export(
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"build context written to {out}")
         return 0
     if args.command == "check":
-        from ._conformance import run_checks
+        from .check import run_checks
 
         return run_checks(args.url, args.target_port)
     return 2  # argparse refuses unknown commands before this

@@ -15,14 +15,18 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from ._comm import Answer, ETLCallError, HTTPComm, ObjectCall, WSComm, check_comm
+from .._exceptions import ETLCallError
+from .calls import RETRY_SLEEP, SOFT_RETRIES, Answer, HTTPComm, ObjectCall, WSComm, check_comm
 
 if TYPE_CHECKING:
-    from ._target import LocalTarget
+    from ..server.thread import LoopThread
+
+# How often a displayed job's progress bar refreshes (the server widget's cadence).
+PROGRESS_SECONDS = 0.5
 
 PROGRESS_REFRESH = 0.5
 
@@ -78,48 +82,65 @@ def rename(obj: str, ext: dict[str, str] | None) -> str:
     return obj
 
 
+class ObjectStore(Protocol):
+    """What a job needs of the target it runs on (a `LocalTarget` is one)."""
+
+    @property
+    def loop(self) -> LoopThread: ...
+    def fqn(self, name: str) -> str: ...
+    def get(self, name: str) -> bytes: ...
+    def put(self, name: str, data: bytes) -> None: ...
+    def size(self, name: str) -> int: ...
+    def destination(self, name: str, uuid: str = ..., owt: int = ...) -> str: ...
+    def delivered_size(self, job_id: str, name: str) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What an offline transform is asked to do: the objects, where they go, through which ETLs, how."""
+
+    names: list[str]
+    dst_bucket: str
+    etl_urls: list[str]
+    comm: str = "hpush"
+    ext: dict[str, str] | None = None
+    continue_on_error: bool = False
+    num_workers: int = 4
+    obj_timeout: float | None = 45.0
+    fqn: bool = True
+    etl_args: str = ""
+    soft_retries: int = SOFT_RETRIES
+    retry_sleep: float = RETRY_SLEEP
+
+
 class Job:
     """A running or finished offline transform: `wait()`, `report()`, live progress in a notebook."""
 
-    def __init__(
-        self,
-        target: LocalTarget,
-        names: list[str],
-        dst_bucket: str,
-        etl_urls: list[str],
-        comm: str,
-        ext: dict[str, str] | None,
-        continue_on_error: bool,
-        num_workers: int,
-        obj_timeout: float | None,
-        fqn: bool,
-        etl_args: str,
-        soft_retries: int,
-        retry_sleep: float,
-    ) -> None:
-        if not etl_urls:
+    def __init__(self, store: ObjectStore, spec: JobSpec) -> None:
+        if not spec.etl_urls:
             raise ValueError("an offline transform needs at least one ETL server")
-        if num_workers < 1:
-            raise ValueError(f"num_workers must be >= 1, got {num_workers}")
-        self.target = target
-        self.names = names
-        self.dst_bucket = dst_bucket
-        self.etl_urls = etl_urls
-        self.comm = check_comm(comm)
-        self.ext = ext
-        self.continue_on_error = continue_on_error
-        self.num_workers = num_workers
-        self.obj_timeout = obj_timeout
-        self.fqn = fqn
-        self.etl_args = etl_args
-        self.soft_retries = soft_retries
-        self.retry_sleep = retry_sleep
+        if spec.num_workers < 1:
+            raise ValueError(f"num_workers must be >= 1, got {spec.num_workers}")
+        self.target = store
+        self.spec = spec
+        self.names = spec.names
+        self.dst_bucket = spec.dst_bucket
+        self.etl_urls = spec.etl_urls
+        self.comm = check_comm(spec.comm)
+        self.ext = spec.ext
+        self.continue_on_error = spec.continue_on_error
+        self.num_workers = spec.num_workers
+        self.obj_timeout = spec.obj_timeout
+        self.fqn = spec.fqn
+        self.etl_args = spec.etl_args
+        self.soft_retries = spec.soft_retries
+        self.retry_sleep = spec.retry_sleep
         self.job_id = "etl-" + uuid.uuid4().hex[:10]
-        self._report = JobReport(self.job_id, "running", len(names))
+        self._report = JobReport(self.job_id, "running", len(spec.names))
         self._lock = threading.Lock()
         self._started = time.perf_counter()
         self._aborted = False
-        self._future = target.loop.submit(self._run())
+        self._future = store.loop.submit(self._run())
 
     # --- running -----------------------------------------------------------------------------------
 
@@ -213,9 +234,11 @@ class Job:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         try:
-            from ._widget import JobProgress
-        except ImportError:
+            return self._progress_bundle(include, exclude)
+        except ImportError:  # no ipywidgets (the notebook extra): text only
             return {"text/plain": repr(self)}
+
+    def _progress_bundle(self, include: Any, exclude: Any) -> dict[str, Any]:
         bundle: dict[str, Any] = JobProgress(self).box._repr_mimebundle_(include=include, exclude=exclude)
         bundle["text/plain"] = repr(self)
         return bundle
@@ -232,3 +255,32 @@ class Job:
                 f"<table style='font-size:small'><tr><th>object</th><th>status</th><th>message</th></tr>{items}</table>"
             )
         return rows
+
+
+class JobProgress:
+    """Progress bar and counters of an offline job, refreshed on a timer until it ends, then its report."""
+
+    def __init__(self, job: Job) -> None:
+        import ipywidgets as widgets  # the notebook extra: only where a job is displayed
+
+        self.job = job
+        total = max(job.report().total, 1)
+        self.bar = widgets.IntProgress(value=0, min=0, max=total, description="objects")
+        self.text = widgets.HTML()
+        self.box = widgets.VBox([self.bar, self.text])
+        self.refresh()
+        if not job.finished:
+            threading.Thread(target=self._tick, name=f"aisetl-job:{job.job_id}", daemon=True).start()
+
+    def _tick(self) -> None:
+        pause = threading.Event()
+        while not self.job.finished:
+            self.refresh()
+            pause.wait(PROGRESS_SECONDS)
+        self.refresh()
+
+    def refresh(self) -> None:
+        r = self.job.report()
+        self.bar.value = r.done + r.failed
+        self.bar.bar_style = "danger" if r.failed else ("success" if self.job.finished else "info")
+        self.text.value = self.job._report_html()

@@ -30,9 +30,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import aisetl
-
-from ._capture import Captured, capture
+from .._exceptions import ExportError
+from .._version import __version__
+from ..api import features
+from .capture import Captured, capture
 
 COMMS = ("hpush", "hpull", "ws")
 # AIS's rule for ETL names (ext/etl: 6-32 characters, lower-case letters, digits and '-', a letter or
@@ -114,8 +115,8 @@ def transform_source(cls: type) -> tuple[Captured, str]:
 
 def build_wheel(dest: Path) -> Path:
     """A wheel of the running aisetl, written straight from its installed files (no index needed)."""
-    package = Path(aisetl.__file__).parent
-    version = aisetl.__version__
+    package = Path(__file__).parents[1]  # the aisetl package folder
+    version = __version__
     try:
         metadata = importlib.metadata.distribution("aisetl").read_text("METADATA") or ""
     except importlib.metadata.PackageNotFoundError:
@@ -134,7 +135,7 @@ def build_wheel(dest: Path) -> Path:
     files[f"{dist_info}/WHEEL"] = (
         b"Wheel-Version: 1.0\nGenerator: aisetl-export\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     )
-    files[f"{dist_info}/entry_points.txt"] = b"[console_scripts]\naisetl = aisetl._cli:main\n"
+    files[f"{dist_info}/entry_points.txt"] = b"[console_scripts]\naisetl = aisetl.cli:main\n"
     record = []
     for name, data in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -281,13 +282,13 @@ def build(cls: type, tag: str, **options: Any) -> str:
     """Export to a temporary context and build the image `tag` with docker, podman or buildah."""
     tool = next((t for t in CONTAINER_TOOLS if shutil.which(t)), None)
     if tool is None:
-        raise RuntimeError(f"build needs one of {', '.join(CONTAINER_TOOLS)} on PATH; none was found")
+        raise ExportError(f"build needs one of {', '.join(CONTAINER_TOOLS)} on PATH; none was found")
     with tempfile.TemporaryDirectory(prefix="aisetl-build-") as tmp:
         ctx = export(cls, tmp, image=tag, **options)
         cmd = [tool, "bud" if tool == "buildah" else "build", "-t", tag, str(ctx)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+        raise ExportError(f"{' '.join(cmd[:4])} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
     return tag
 
 
@@ -307,7 +308,7 @@ def deploy(
     try:
         from aistore.sdk import Client
     except ImportError:
-        raise RuntimeError("deploy needs the aistore SDK: pip install aistore") from None
+        raise ExportError("deploy needs the aistore SDK: pip install aistore") from None
     etl_name = validate_name(name or default_name(cls))
     result: str = (
         Client(endpoint)
@@ -323,3 +324,8 @@ def deploy(
         )
     )
     return result
+
+
+features.provide("export", export)
+features.provide("build", build)
+features.provide("deploy", deploy)

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 if TYPE_CHECKING:
-    from ._job import Job
-    from ._kernel import ServerHandle
+    from .serve import ServerHandle
 
 REFRESH_SECONDS = 0.5
 LOG_LINES = 200
@@ -131,30 +130,3 @@ class StatusWidget:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle: dict[str, Any] = self.box._repr_mimebundle_(include=include, exclude=exclude)
         return bundle
-
-
-class JobProgress:
-    """Progress bar and counters of an offline job, refreshed on a timer until it ends, then its report."""
-
-    def __init__(self, job: Job) -> None:
-        self.job = job
-        total = max(job.report().total, 1)
-        self.bar = widgets.IntProgress(value=0, min=0, max=total, description="objects")
-        self.text = widgets.HTML()
-        self.box = widgets.VBox([self.bar, self.text])
-        self.refresh()
-        if not job.finished:
-            threading.Thread(target=self._tick, name=f"aisetl-job:{job.job_id}", daemon=True).start()
-
-    def _tick(self) -> None:
-        pause = threading.Event()
-        while not self.job.finished:
-            self.refresh()
-            pause.wait(REFRESH_SECONDS)
-        self.refresh()
-
-    def refresh(self) -> None:
-        r = self.job.report()
-        self.bar.value = r.done + r.failed
-        self.bar.bar_style = "danger" if r.failed else ("success" if self.job.finished else "info")
-        self.text.value = self.job._report_html()

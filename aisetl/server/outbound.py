@@ -13,9 +13,9 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from . import _http11
-from ._exceptions import ConfigError, ProtocolError
-from ._protocol import Settings
+from .._exceptions import ConfigError, ProtocolError
+from ..wire import Settings
+from . import http11 as _http11
 
 # Failures that leave no response behind: safe to retry against a replayable source (3.6).
 _TRANSIENT_ERRORS = (_http11.ConnectError, _http11.ReadError, _http11.WriteError, OSError)
@@ -67,8 +67,7 @@ class OutboundClient:
         if self._pool is None or self._loop is not loop:
             s = self._settings
             limits = _http11.Limits(s.max_conn, s.max_keepalive_conn, s.keepalive_expiry)
-            headers = {"Authorization": f"Bearer {s.authn_token}"} if s.authn_token else {}
-            self._pool = _http11.Pool(limits, self._ssl, headers)
+            self._pool = _http11.Pool(limits, self._ssl, s.outbound_headers)
             self._loop = loop
         return self._pool
 

@@ -21,21 +21,13 @@ from urllib.parse import quote
 
 import httpx
 
-from ._exceptions import ETLError
-from ._protocol import RETRY_REASON_DIRECT_PUT_TRANSIENT, object_uname, path_escape
+from .._exceptions import ETLCallError
+from ..wire import RETRY_REASON_DIRECT_PUT_TRANSIENT, object_uname, path_escape
 
 SOFT_RETRIES = 10  # cmn.RetryArgs SoftErr
 RETRY_SLEEP = 1.0  # seconds before the first retry
 RETRY_SLEEP_STEP = 0.5  # added per retry
 COMMS = ("hpush", "hpull", "ws")
-
-
-class ETLCallError(ETLError):
-    """The ETL answered an error, or could not be reached: `status` and the text AIS would record."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)

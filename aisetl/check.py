@@ -18,9 +18,9 @@ from urllib.parse import quote
 
 import httpx
 
-from ._protocol import object_uname, path_escape
-from ._target import LocalTarget
-from ._thread import ServerThread
+from .local.target import LocalTarget
+from .server.thread import ServerThread
+from .wire import object_uname, path_escape
 
 OBJECT = b"The quick brown fox jumps over the lazy dog. " * 40
 CHECK_SECRET = "aisetl-check"

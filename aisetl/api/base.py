@@ -10,14 +10,11 @@ import os
 import resource
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
-from ._protocol import DEFAULT_MIME_TYPE, Settings, decode_fqn, read_settings
-from ._stats import ServerStats
-
-if TYPE_CHECKING:
-    from ._kernel import ServerHandle
-    from ._target import LocalTarget
+from ..server.stats import ServerStats
+from ..wire import DEFAULT_MIME_TYPE, Settings, decode_fqn, read_settings
+from . import features
 
 # The environment a server is constructed in. A server started inside a notebook kernel gets its own
 # (`serve(**env)`), without touching os.environ, which every other server in the process shares.
@@ -114,43 +111,38 @@ class ETLServer:
     @classmethod
     def serve(
         cls,
-        target: LocalTarget | str | None = None,
+        target: Any = None,
         host: str = "127.0.0.1",
         port: int = 0,
         name: str | None = None,
         **env: object,
-    ) -> ServerHandle:
+    ) -> Any:
         """Run this server in a daemon thread of the current process (a notebook kernel, a script).
 
         Returns a handle with `.url`, `.put()` (hpush), `.get()` (hpull), `.ws()`, `.stop()`,
         `.restart()`; see `aisetl.ServerHandle`. `env` sets environment variables for this server only.
         """
-        from ._kernel import serve
-
-        return serve(cls, target=target, host=host, port=port, name=name, **env)
+        return features.call("serve", cls, target=target, host=host, port=port, name=name, **env)
 
     @classmethod
     def export(cls, dest: str | os.PathLike[str], **options: Any) -> Path:
         """Write a container build context for this server to `dest` (Dockerfile, source, pinned
         requirements, init.json, etl_spec.yaml, README). Options: image, comm, workers, python,
-        direct_put, direct_fqn, init_timeout, obj_timeout, env, name; see aisetl._export.export."""
-        from ._export import export
-
-        return export(cls, dest, **options)
+        direct_put, direct_fqn, init_timeout, obj_timeout, env, name; see aisetl.ship.export."""
+        path: Path = features.call("export", cls, dest, **options)
+        return path
 
     @classmethod
     def build(cls, tag: str, **options: Any) -> str:
         """Build the container image `tag` with docker, podman or buildah (the first found)."""
-        from ._export import build
-
-        return build(cls, tag, **options)
+        image: str = features.call("build", cls, tag, **options)
+        return image
 
     @classmethod
     def deploy(cls, endpoint: str, image: str, **options: Any) -> str:
         """Initialize this ETL on the AIS cluster at `endpoint` through the aistore SDK's Etl.init."""
-        from ._export import deploy
-
-        return deploy(cls, endpoint, image, **options)
+        name: str = features.call("deploy", cls, endpoint, image, **options)
+        return name
 
     def __repr__(self) -> str:
         mode = "streaming" if self.use_streaming else "buffered"

@@ -1,0 +1,166 @@
+"""The ASGI application of an ETL server: routing, the HTTP handler, buffered and streaming replies.
+
+A plain ASGI callable: the data path is a handful of awaits per object, with no framework objects built
+per request. Data flows one way: the request is decoded (`request`, on `aisetl.wire`), the transform
+runs over its source (`transforms`), and the output goes back in the response or onward to the next
+stage (`direct_put`). WebSocket `/ws` is `websocket`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from ..wire import HEALTH_BODY, HEALTH_PATH, DirectPutOutcome
+from .asgi import JSON_HEADER, Receive, Scope, Send, read_body, send_response
+from .direct_put import DirectPut
+from .errors import error_response
+from .outbound import OutboundClient
+from .output import error_detail
+from .request import Request
+from .transforms import Transformer, TransformRunner
+from .websocket import serve_websocket
+from .workers import ByteBudget
+
+# Buffered request bodies above this size wait for room in the server's large-object budget
+# (Settings.large_object_budget) before they are read.
+LARGE_OBJECT = 1 << 20
+
+_HEALTH_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"7")]
+
+
+class ETLApp:
+    """ASGI app serving one ETL server: GET /health, GET and PUT /<path>, WebSocket /ws."""
+
+    def __init__(self, server: Transformer) -> None:
+        self.server = server
+        self.settings = server.settings
+        self.stats = server.stats
+        self.log: logging.Logger = server.logger
+        self.client = OutboundClient(server.settings)
+        self.runner = TransformRunner(server, self.client)
+        self.direct_put = DirectPut(self.client, server.settings, self.log)
+        self.large_objects = ByteBudget(server.settings.large_object_budget)
+        self._content_type: tuple[bytes, bytes] | None = None
+
+    @property
+    def content_type(self) -> tuple[bytes, bytes]:
+        if self._content_type is None:
+            self._content_type = (b"content-type", self.server.get_mime_type().encode("latin-1"))
+        return self._content_type
+
+    # --- ASGI --------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "websocket":
+            await serve_websocket(self.runner, self.direct_put, scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def aclose(self) -> None:
+        """Release the outbound connections and the worker threads (a restart recreates them)."""
+        await self.client.aclose()
+        self.runner.shutdown()
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method == "GET" and scope["path"] == HEALTH_PATH:
+            await send({"type": "http.response.start", "status": 200, "headers": _HEALTH_HEADERS})
+            await send({"type": "http.response.body", "body": HEALTH_BODY})
+            return
+        if method != "PUT" and method != "GET":
+            body = json.dumps({"detail": f"Method {method} not allowed: an ETL serves GET and PUT"}).encode()
+            await send_response(send, 405, body, [JSON_HEADER, (b"allow", b"GET, PUT")])
+            return
+        self.stats.requests += 1
+        req: Request | None = None
+        try:
+            req = Request(scope, receive, self.server.sanitize_fqn)
+            if self.server.use_streaming:
+                if not req.first:
+                    await self.stream_response(req, send)
+                    return
+                outcome = await self.direct_put.put_stream(req, self.runner)
+            else:
+                done = await self.buffered(req, send)
+                if done is None:
+                    return
+                outcome = done
+            await self.send_outcome(req, outcome, send)
+        except Exception as exc:
+            path = req.path if req is not None else scope["path"][1:]
+            status, body, headers = error_response(exc, path, req.fqn if req else "", self.log, self.stats)
+            await send_response(send, status, body, headers)
+
+    async def buffered(self, req: Request, send: Send) -> DirectPutOutcome | None:
+        """Buffered transform: answer it here (None), or return the next stage's outcome."""
+        runner = self.runner
+        size = req.content_length or 0
+        admitted = await self.large_objects.acquire(size) if size > LARGE_OBJECT else 0
+        try:
+            data: bytes | str
+            if req.fqn:
+                data = req.fqn if self.settings.direct_fqn else await runner.read_fqn(req.fqn)
+            elif req.method == "GET":
+                data = await runner.fetch_upstream(req.path)
+            else:
+                data = await read_body(req.receive)
+            size = len(data) if isinstance(data, bytes) else 0  # a path (ETL_DIRECT_FQN) is not input
+            out = await runner.run_transform(data, req.path, req.etl_args)
+            del data  # the input's memory can go before the output is sent
+            if not req.first:
+                self.stats.record(req.started, size, len(out))
+                await send_response(send, 200, out, [self.content_type])
+                return None
+            return await self.direct_put.put_bytes(req.first, req.remaining, req.path, req.etl_args, out)
+        finally:
+            if admitted:
+                self.large_objects.release(admitted)
+
+    async def send_outcome(self, req: Request, outcome: DirectPutOutcome, send: Send) -> None:
+        if outcome.status >= 400:
+            self.log.warning("next stage answered %d for object %r: %r", outcome.status, req.path, outcome.body[:200])
+            self.stats.record_error("http", req.path, outcome.status, f"next stage answered {outcome.status}")
+        else:
+            self.stats.record(req.started, 0, outcome.length or len(outcome.body))
+        await send_response(send, outcome.status, outcome.body, outcome.response_headers())
+
+    async def stream_response(self, req: Request, send: Send) -> None:
+        """Streaming, no pipeline: 200 chunked; an error before the first chunk is still a 500."""
+        opener, feeder = await self.runner.open_source(req)
+        out = self.runner.start_stream(opener, req.path, req.etl_args)
+        try:
+            chunk = await out.get()  # raises here: nothing sent yet, the caller answers the error
+            await send({"type": "http.response.start", "status": 200, "headers": [self.content_type]})
+            sent = 0
+            try:
+                while chunk is not None:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    sent += len(chunk)
+                    chunk = await out.get()
+            except Exception as exc:
+                # Too late for a status: end the connection without the last chunk, so that the client
+                # sees a truncated body rather than a complete wrong one.
+                out.abandon()
+                self.log.error("stream of object %r broke off after %d bytes: %s", req.path, sent, error_detail(exc))
+                self.stats.record_error("http", req.path, 200, exc)
+                return
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            self.stats.record(req.started, 0, sent)
+        finally:
+            out.abandon()
+            if feeder is not None:
+                feeder.cancel()

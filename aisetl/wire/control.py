@@ -1,0 +1,47 @@
+"""WebSocket control messages (section 6.2)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .._exceptions import ProtocolError
+from .names import WS_ETL_ARGS, WS_FQN, WS_PATH, WS_PIPELINE
+
+
+@dataclass(frozen=True)
+class ControlMessage:
+    """One object's control frame (6.2): an empty `fqn` means a content frame follows."""
+
+    pipeline: str = ""
+    etl_args: str = ""
+    fqn: str = ""
+    path: str = ""
+
+
+def parse_control_message(payload: bytes | str) -> ControlMessage:
+    """Decode a control frame (binary or text JSON object); a `ProtocolError` says what is wrong."""
+    try:
+        obj = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"Invalid control message: not JSON ({exc})", status_code=400) from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(
+            f"Invalid control message: expected a JSON object, got {type(obj).__name__}", status_code=400
+        )
+    fields: dict[str, str] = {}
+    for key in (WS_PIPELINE, WS_ETL_ARGS, WS_FQN, WS_PATH):
+        value = obj.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ProtocolError(
+                f"Invalid control message: {key!r} must be a string, got {type(value).__name__}", status_code=400
+            )
+        fields[key] = value
+    return ControlMessage(
+        pipeline=fields.get(WS_PIPELINE, ""),
+        etl_args=fields.get(WS_ETL_ARGS, "").strip(),
+        fqn=fields.get(WS_FQN, "").strip(),
+        path=fields.get(WS_PATH, ""),
+    )

@@ -1,0 +1,108 @@
+"""The server's settings: read from its environment once, when the server is made (protocol section 7.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .._exceptions import ConfigError
+from .names import (
+    ENV_AUTHN_TOKEN,
+    ENV_CLIENT_CA,
+    ENV_CRT,
+    ENV_CRT_KEY,
+    ENV_DIRECT_FQN,
+    ENV_DIRECT_PUT,
+    ENV_DIRECT_PUT_CHUNK_SIZE,
+    ENV_DIRECT_PUT_LEGACY,
+    ENV_DIRECT_PUT_RETRIES,
+    ENV_KEEPALIVE_EXPIRY,
+    ENV_LARGE_OBJECT_BUDGET,
+    ENV_MAX_CONN,
+    ENV_MAX_KEEPALIVE_CONN,
+    ENV_SKIP_VERIFY,
+    ENV_SKIP_VERIFY_LEGACY,
+    ENV_TARGET_URL,
+    HEADER_AUTHORIZATION,
+)
+
+_TRUE_WORDS = frozenset({"1", "t", "true", "y", "yes", "on"})  # cos.ParseBool's truthy set
+
+# Buffered request bodies above 1 MiB wait for room in this many bytes before they are read: memory stays
+# bounded however many large objects arrive at once, and four 16 MiB objects in flight keep one core as
+# busy as more would (benchmarks/RESULTS.md, PUT 16 MiB).
+DEFAULT_LARGE_OBJECT_BUDGET = 64 << 20
+
+
+def parse_bool(value: str | None) -> bool:
+    """True for 1, t, true, y, yes, on (any case, white space trimmed); false otherwise."""
+    return value is not None and value.strip().lower() in _TRUE_WORDS
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the server reads from its environment at construction (7.1)."""
+
+    target_url: str
+    direct_fqn: bool = False
+    direct_put: bool = False
+    direct_put_retries: int = 3
+    direct_put_chunk_size: int = 1 << 20
+    max_conn: int = 256
+    max_keepalive_conn: int = 128
+    keepalive_expiry: float = 30.0
+    skip_verify: bool = False
+    client_ca: str | None = None
+    client_cert: tuple[str, str] | None = None
+    authn_token: str | None = None
+    large_object_budget: int = DEFAULT_LARGE_OBJECT_BUDGET
+
+    @property
+    def outbound_headers(self) -> dict[str, str]:
+        return {HEADER_AUTHORIZATION: f"Bearer {self.authn_token}"} if self.authn_token else {}
+
+
+def _env_int(environ: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"Environment variable {name!r} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"Environment variable {name!r} must be >= {minimum}, got {value}")
+    return value
+
+
+def read_settings(environ: Mapping[str, str]) -> Settings:
+    """Read and check the server's environment; a bad value is a `ConfigError` naming the variable."""
+    target_url = environ.get(ENV_TARGET_URL, "").strip()
+    if not target_url:
+        raise ConfigError(f"Environment variable {ENV_TARGET_URL!r} must be set.")
+    parts = urlsplit(target_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"Environment variable {ENV_TARGET_URL!r} must be an http(s) URL, got {target_url!r}")
+    cert, key = environ.get(ENV_CRT, "").strip(), environ.get(ENV_CRT_KEY, "").strip()
+    if bool(cert) != bool(key):
+        raise ConfigError(f"Environment variables {ENV_CRT!r} and {ENV_CRT_KEY!r} must be set together (mTLS)")
+    skip_verify_raw = environ.get(ENV_SKIP_VERIFY)
+    if skip_verify_raw is None:  # the legacy name is only a fallback
+        skip_verify_raw = environ.get(ENV_SKIP_VERIFY_LEGACY)
+    return Settings(
+        # A trailing slash would double the separator of every composed URL; AIS never sends one.
+        target_url=target_url.rstrip("/"),
+        direct_fqn=parse_bool(environ.get(ENV_DIRECT_FQN)),
+        direct_put=parse_bool(environ.get(ENV_DIRECT_PUT) or environ.get(ENV_DIRECT_PUT_LEGACY)),
+        direct_put_retries=_env_int(environ, ENV_DIRECT_PUT_RETRIES, 3, 0),
+        direct_put_chunk_size=_env_int(environ, ENV_DIRECT_PUT_CHUNK_SIZE, 1 << 20, 1),
+        max_conn=_env_int(environ, ENV_MAX_CONN, 256, 1),
+        max_keepalive_conn=_env_int(environ, ENV_MAX_KEEPALIVE_CONN, 128, 0),
+        keepalive_expiry=float(_env_int(environ, ENV_KEEPALIVE_EXPIRY, 30, 0)),
+        skip_verify=parse_bool(skip_verify_raw),
+        client_ca=environ.get(ENV_CLIENT_CA, "").strip() or None,
+        client_cert=(cert, key) if cert else None,
+        authn_token=environ.get(ENV_AUTHN_TOKEN) or None,
+        large_object_budget=_env_int(environ, ENV_LARGE_OBJECT_BUDGET, DEFAULT_LARGE_OBJECT_BUDGET, 1),
+    )
