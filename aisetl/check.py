@@ -20,7 +20,17 @@ import httpx
 
 from .local.target import LocalTarget
 from .server.thread import ServerThread
-from .wire import object_uname, path_escape
+from .wire import (
+    HEADER_DIRECT_PUT_LENGTH,
+    HEADER_NODE_URL,
+    HEALTH_PATH,
+    QPARAM_ETL_ARGS,
+    QPARAM_ETL_FQN,
+    WS_PATH,
+    object_uname,
+    path_escape,
+    websocket_url,
+)
 
 OBJECT = b"The quick brown fox jumps over the lazy dog. " * 40
 CHECK_SECRET = "aisetl-check"
@@ -81,7 +91,7 @@ class Checker:
     # --- the checks --------------------------------------------------------------------------------
 
     def health(self) -> str | None:
-        r = self.http.get("/health")
+        r = self.http.get(HEALTH_PATH)
         return None if r.status_code == 200 else f"GET /health answered {r.status_code}, expected 200"
 
     def hpush(self) -> str | None:
@@ -95,42 +105,42 @@ class Checker:
         return None
 
     def etl_args_stripped(self) -> str | None:
-        a = self.http.put("/bkt/obj.txt", params={"etl_args": "  x  "}, content=OBJECT)
-        b = self.http.put("/bkt/obj.txt", params={"etl_args": "x"}, content=OBJECT)
+        a = self.http.put("/bkt/obj.txt", params={QPARAM_ETL_ARGS: "  x  "}, content=OBJECT)
+        b = self.http.put("/bkt/obj.txt", params={QPARAM_ETL_ARGS: "x"}, content=OBJECT)
         if a.status_code != 200 or a.content != b.content:
             return "etl_args '  x  ' and 'x' gave different replies: surrounding white space must be stripped"
         return None
 
     def fqn_mode(self) -> str | None:
         fqn = self.target.fqn("bkt/obj.txt")
-        r = self.http.put("/bkt/obj.txt", params={"etl_fqn": path_escape(fqn)}, content=b"")
+        r = self.http.put("/bkt/obj.txt", params={QPARAM_ETL_FQN: path_escape(fqn)}, content=b"")
         if r.status_code != 200:
             return f"PUT ?etl_fqn=<file> answered {r.status_code} ({r.text[:200]!r}); the server must read the file"
         return None if r.content == self.reference else "the reply for the file differs from the reply for its bytes"
 
     def missing_fqn(self) -> str | None:
         fqn = self.target.fqn("bkt/no-such-object")
-        r = self.http.put("/bkt/no-such-object", params={"etl_fqn": path_escape(fqn)}, content=b"")
+        r = self.http.put("/bkt/no-such-object", params={QPARAM_ETL_FQN: path_escape(fqn)}, content=b"")
         return None if r.status_code == 404 else f"a missing etl_fqn file answered {r.status_code}, expected 404"
 
     def bad_pipeline(self) -> str | None:
         for header in (",http://a", "http://a,,http://b", "http://a,"):
-            r = self.http.put("/bkt/obj.txt", content=OBJECT, headers={"Ais-Node-Url": header})
+            r = self.http.put("/bkt/obj.txt", content=OBJECT, headers={HEADER_NODE_URL: header})
             if r.status_code != 400:
                 return f"Ais-Node-Url {header!r} answered {r.status_code}, expected 400 (empty entry)"
         return None
 
     def blank_pipeline(self) -> str | None:
-        r = self.http.put("/bkt/obj.txt", content=OBJECT, headers={"Ais-Node-Url": ""})
+        r = self.http.put("/bkt/obj.txt", content=OBJECT, headers={HEADER_NODE_URL: ""})
         return None if r.status_code == 200 and r.content == self.reference else "an empty Ais-Node-Url is no pipeline"
 
     def direct_put(self) -> str | None:
         assert self.reference is not None
         dest = self.target.destination("dst/obj.txt", uuid="check")
-        r = self.http.put("/bkt/obj.txt", content=OBJECT, headers={"Ais-Node-Url": dest})
+        r = self.http.put("/bkt/obj.txt", content=OBJECT, headers={HEADER_NODE_URL: dest})
         if r.status_code != 204:
             return f"direct put to a target answered {r.status_code} ({r.text[:200]!r}), expected 204"
-        length = r.headers.get("ais-direct-put-length")
+        length = r.headers.get(HEADER_DIRECT_PUT_LENGTH)
         if self.reference and length != str(len(self.reference)):
             return f"Ais-Direct-Put-Length {length!r}, expected {len(self.reference)}"
         if self.target.delivered_size("check", "dst/obj.txt") is None:
@@ -141,7 +151,7 @@ class Checker:
 
     def error_relayed(self) -> str | None:
         with ServerThread(_ErrorStage(), name="aisetl-check-error-stage", log_level="warning") as stage:
-            r = self.http.put("/bkt/obj.txt", content=OBJECT, headers={"Ais-Node-Url": stage.url})
+            r = self.http.put("/bkt/obj.txt", content=OBJECT, headers={HEADER_NODE_URL: stage.url})
         if r.status_code != 500 or b"next stage failed!" not in r.content:
             return f"a next stage's 500 came back as {r.status_code} {r.content[:100]!r}; expected it relayed"
         return None
@@ -149,11 +159,11 @@ class Checker:
     def websocket(self) -> str | None:
         from websockets.sync.client import connect
 
-        ws_url = self.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws"
+        ws_url = websocket_url(self.url)
         objects = [(f"obj-{i}", data) for i, data in enumerate((OBJECT, OBJECT[:100], OBJECT[::-1]))]
         with connect(ws_url, max_size=None, compression=None, open_timeout=10) as ws:
             for path, data in objects:
-                ws.send(json.dumps({"path": path}).encode())
+                ws.send(json.dumps({WS_PATH: path}).encode())
                 ws.send(data)
             replies = [ws.recv(timeout=30) for _ in objects]
         expected = [self.hpush_reply(path, data) for path, data in objects]

@@ -5,6 +5,7 @@ Section and checklist numbers in test ids and comments refer to that document.
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import pytest
@@ -16,7 +17,9 @@ from aisetl.wire import (
     backoff_delay,
     compose_direct_put_url,
     decode_fqn,
+    encode_control_message,
     interpret_reply,
+    object_query,
     parse_bool,
     parse_control_message,
     parse_pipeline,
@@ -803,3 +806,40 @@ def test_parse_control_message_rejects_bad_frames_with_400(payload: bytes | str,
     assert exc_info.value.status_code == 400
     assert str(exc_info.value).startswith("Invalid control message")
     assert message in str(exc_info.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "fqn", "etl_args", "pipeline", "expected"),
+    [
+        pytest.param("b/o", None, "", "", {"path": "b/o"}, id="content-follows"),
+        pytest.param(
+            "b/o",
+            "/mp/@ais/b/%ob/a b#c",
+            "",
+            "",
+            {"path": "b/o", "fqn": "%2Fmp%2F@ais%2Fb%2F%25ob%2Fa%20b%23c"},
+            id="fqn-escaped-once",
+        ),
+        pytest.param(
+            "o", None, "x=1", "http://h:1", {"path": "o", "etl_args": "x=1", "pipeline": "http://h:1"}, id="all"
+        ),
+    ],
+)
+def test_control_messages_are_encoded_as_a_target_sends_them(path, fqn, etl_args, pipeline, expected):
+    frame = encode_control_message(path, fqn, etl_args, pipeline)
+    assert json.loads(frame) == expected
+    parsed = parse_control_message(frame)
+    assert (parsed.path, parsed.etl_args, parsed.pipeline) == (path, etl_args, pipeline)
+    assert (decode_fqn(parsed.fqn) if parsed.fqn else None) == fqn
+
+
+@pytest.mark.parametrize(
+    ("etl_args", "fqn", "expected"),
+    [
+        pytest.param("", None, {}, id="nothing"),
+        pytest.param("a b", None, {"etl_args": "a b"}, id="args"),
+        pytest.param("", "/x/a?b", {"etl_fqn": "%2Fx%2Fa%3Fb"}, id="fqn"),
+    ],
+)
+def test_object_query_is_what_a_target_sends(etl_args, fqn, expected):
+    assert object_query(etl_args, fqn) == expected

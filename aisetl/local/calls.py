@@ -14,7 +14,6 @@ fatal; any other status is returned once.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +21,16 @@ from urllib.parse import quote
 import httpx
 
 from .._exceptions import ETLCallError
-from ..wire import RETRY_REASON_DIRECT_PUT_TRANSIENT, object_uname, path_escape
+from ..wire import (
+    HEADER_NODE_URL,
+    HEADER_RETRY_REASON,
+    RETRY_REASON_DIRECT_PUT_TRANSIENT,
+    encode_control_message,
+    object_query,
+    object_uname,
+    path_escape,
+    websocket_url,
+)
 
 SOFT_RETRIES = 10  # cmn.RetryArgs SoftErr
 RETRY_SLEEP = 1.0  # seconds before the first retry
@@ -76,12 +84,8 @@ class HTTPComm:
         self.retry_sleep = retry_sleep
 
     def request(self, call: ObjectCall) -> httpx.Request:
-        params: dict[str, str] = {}
-        if call.data is None:
-            params["etl_fqn"] = path_escape(call.fqn)
-        if call.etl_args:
-            params["etl_args"] = call.etl_args
-        headers = {"Ais-Node-Url": call.pipeline} if call.pipeline else {}
+        params = object_query(call.etl_args, call.fqn if call.data is None else None)
+        headers = {HEADER_NODE_URL: call.pipeline} if call.pipeline else {}
         if self.comm == "hpull":
             url = f"{self.etl_url}/{path_escape(object_uname(call.bucket, call.obj))}"
             return self.client.build_request("GET", url, params=params, headers=headers)
@@ -108,7 +112,7 @@ class HTTPComm:
                 replayable = call.data is not None
                 retry_asked = (
                     resp.status_code == 503
-                    and resp.headers.get("ais-etl-retry-reason") == RETRY_REASON_DIRECT_PUT_TRANSIENT
+                    and resp.headers.get(HEADER_RETRY_REASON) == RETRY_REASON_DIRECT_PUT_TRANSIENT
                 )
                 if not (retry_asked and replayable):
                     return self.answer(resp)
@@ -133,7 +137,7 @@ class WSComm:
     """ws://: one connection, objects sent one after another; any text reply means delivered."""
 
     def __init__(self, etl_url: str) -> None:
-        self.ws_url = etl_url.rstrip("/").replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws"
+        self.ws_url = websocket_url(etl_url)
         self._conn: Any = None
         self._lock = asyncio.Lock()
 
@@ -141,18 +145,12 @@ class WSComm:
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-        ctrl: dict[str, str] = {"path": call.obj}
-        if call.data is None:
-            ctrl["fqn"] = path_escape(call.fqn)
-        if call.etl_args:
-            ctrl["etl_args"] = call.etl_args
-        if call.pipeline:
-            ctrl["pipeline"] = call.pipeline
+        ctrl = encode_control_message(call.obj, call.fqn if call.data is None else None, call.etl_args, call.pipeline)
         async with self._lock:  # one object at a time per connection: replies match requests
             try:
                 if self._conn is None:
                     self._conn = await connect(self.ws_url, max_size=None, compression=None, ping_interval=None)
-                await self._conn.send(json.dumps(ctrl).encode())
+                await self._conn.send(ctrl)
                 if call.data is not None:
                     await self._conn.send(call.data)
                 reply = await self._conn.recv()

@@ -8,6 +8,8 @@ from typing import cast
 
 import httpx
 
+from ..wire import HEADER_DIRECT_PUT_LENGTH
+
 PREVIEW_BYTES = 2048
 _IMAGE_MAGIC = {
     b"\x89PNG\r\n\x1a\n": "image/png",
@@ -37,7 +39,7 @@ class ETLResponse(httpx.Response):
         return self.status_code == 204
 
     def outcome(self) -> str:
-        length = self.headers.get("ais-direct-put-length")
+        length = self.headers.get(HEADER_DIRECT_PUT_LENGTH)
         if self.status_code == 204:
             sent = f"{length} bytes" if length else "length not reported"
             return f"delivered by direct put ({sent}); AIS counts the object as done"

@@ -12,7 +12,6 @@ its thread before starting the new one (the same port can be bound again at once
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +23,16 @@ from ..api import features
 from ..api.base import ETLServer, environ_override
 from ..server.config import uvicorn_options
 from ..server.thread import ServerThread, http_url
-from ..wire import ETL_OBJECT_ROUTE, object_uname, path_escape
+from ..wire import (
+    ENV_TARGET_URL,
+    ETL_OBJECT_ROUTE,
+    HEADER_NODE_URL,
+    encode_control_message,
+    object_query,
+    object_uname,
+    path_escape,
+    websocket_url,
+)
 from .display import ETLResponse, as_etl_response
 
 if TYPE_CHECKING:
@@ -92,13 +100,13 @@ class ServerHandle:
 
     def _target_url(self) -> str:
         if self.target is None:
-            return os.environ.get("AIS_TARGET_URL") or NO_TARGET_URL.format(name=self.name)
+            return os.environ.get(ENV_TARGET_URL) or NO_TARGET_URL.format(name=self.name)
         if isinstance(self.target, str):
             return self.target
         return self.target.ais_target_url(self.name)
 
     def start(self) -> ServerHandle:
-        environ = {**os.environ, "AIS_TARGET_URL": self._target_url(), **self.env}
+        environ = {**os.environ, ENV_TARGET_URL: self._target_url(), **self.env}
         with environ_override(environ):
             server = self.cls()
         app = getattr(server, "app", None)
@@ -149,7 +157,7 @@ class ServerHandle:
 
     @property
     def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://", 1) + "/ws"
+        return websocket_url(self.url)
 
     @property
     def mode(self) -> str:
@@ -199,15 +207,12 @@ class ServerHandle:
         `fqn` sends that file path as `etl_fqn` (file-path mode, empty body) instead.
         """
         self._check_running()
-        params = {}
-        if etl_args:
-            params["etl_args"] = etl_args
+        params = object_query(etl_args, fqn)
         if fqn is not None:
-            params["etl_fqn"] = path_escape(fqn)
             data = b""
         headers = {}
         if header := self.pipeline_header(pipeline, path):
-            headers["Ais-Node-Url"] = header
+            headers[HEADER_NODE_URL] = header
         body = data.encode() if isinstance(data, str) else data
         resp = self.http.put("/" + path.lstrip("/"), content=body, params=params, headers=headers)
         return as_etl_response(resp, pipeline=header)
@@ -218,10 +223,10 @@ class ServerHandle:
         bucket, _, obj = path.partition("/")
         if not obj:
             raise ValueError(f"hpull takes an object name 'bucket/object', got {path!r}")
-        params = {"etl_args": etl_args} if etl_args else {}
+        params = object_query(etl_args)
         headers = {}
         if header := self.pipeline_header(pipeline, path):
-            headers["Ais-Node-Url"] = header
+            headers[HEADER_NODE_URL] = header
         resp = self.http.get("/" + path_escape(object_uname(bucket, obj)), params=params, headers=headers)
         return as_etl_response(resp, pipeline=header)
 
@@ -242,21 +247,15 @@ class ServerHandle:
         self._check_running()
         frames: list[tuple[bytes, bytes | None]] = []
         for i, item in enumerate(objects):
-            ctrl: dict[str, str] = {}
+            fqn: str | None = None
             if isinstance(item, str):
                 if self.target is None or isinstance(self.target, str):
                     raise ValueError(f"object {item!r} by name needs serve(target=LocalTarget(...))")
-                ctrl["fqn"] = path_escape(self.target.fqn(item))
-                ctrl["path"] = item.partition("/")[2]
-                content = None
+                fqn, path, content = self.target.fqn(item), item.partition("/")[2], None
             else:
-                ctrl["path"] = f"obj-{i}"
-                content = item
-            if etl_args:
-                ctrl["etl_args"] = etl_args
-            if header := self.pipeline_header(pipeline, ctrl["path"]):
-                ctrl["pipeline"] = header
-            frames.append((json.dumps(ctrl).encode(), content))
+                path, content = f"obj-{i}", item
+            header = self.pipeline_header(pipeline, path)
+            frames.append((encode_control_message(path, fqn, etl_args, header), content))
         with connect(self.ws_url, max_size=None, compression=None, open_timeout=10) as conn:
             for ctrl_frame, content in frames:
                 conn.send(ctrl_frame)

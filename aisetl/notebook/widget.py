@@ -12,12 +12,11 @@ import html
 import logging
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import ipywidgets as widgets
 
-if TYPE_CHECKING:
-    from .serve import ServerHandle
+from ..api.base import ETLServer
 
 REFRESH_SECONDS = 0.5
 LOG_LINES = 200
@@ -47,6 +46,23 @@ class _WidgetLogHandler(logging.Handler):
             self.lines.append(self.format(record))
         except Exception:  # a logging handler must never raise into the server
             self.handleError(record)
+
+
+class ServerHandle(Protocol):
+    """What the widget shows of a served server (`aisetl.ServerHandle` is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def cls(self) -> type[ETLServer]: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def server(self) -> ETLServer | None: ...
 
 
 class StatusWidget:

@@ -33,6 +33,7 @@ from typing import Any
 from .._exceptions import ExportError
 from .._version import __version__
 from ..api import features
+from ..wire import ENV_DIRECT_FQN
 from .capture import Captured, capture
 
 COMMS = ("hpush", "hpull", "ws")
@@ -73,7 +74,7 @@ def init_message(
         runtime["command"] = command
     env_list = [{"name": k, "value": str(v)} for k, v in env.items()]
     if direct_fqn:
-        env_list.append({"name": "ETL_DIRECT_FQN", "value": "true"})
+        env_list.append({"name": ENV_DIRECT_FQN, "value": "true"})
     if env_list:
         runtime["env"] = env_list
     return {

@@ -40,7 +40,11 @@
 
 from __future__ import annotations
 
-from .control import ControlMessage as ControlMessage, parse_control_message as parse_control_message
+from .control import (
+    ControlMessage as ControlMessage,
+    encode_control_message as encode_control_message,
+    parse_control_message as parse_control_message,
+)
 from .direct_put import (
     DirectPutOutcome as DirectPutOutcome,
     compose_direct_put_url as compose_direct_put_url,
@@ -53,8 +57,14 @@ from .objects import (
     object_uname as object_uname,
     parse_uname as parse_uname,
     path_escape as path_escape,
+    websocket_url as websocket_url,
 )
-from .request import decode_fqn as decode_fqn, parse_query as parse_query, upstream_object_url as upstream_object_url
+from .request import (
+    decode_fqn as decode_fqn,
+    object_query as object_query,
+    parse_query as parse_query,
+    upstream_object_url as upstream_object_url,
+)
 from .retry import (
     BACKOFF_BASE as BACKOFF_BASE,
     BACKOFF_MAX as BACKOFF_MAX,

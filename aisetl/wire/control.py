@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .._exceptions import ProtocolError
 from .names import WS_ETL_ARGS, WS_FQN, WS_PATH, WS_PIPELINE
+from .objects import path_escape
 
 
 @dataclass(frozen=True)
@@ -45,3 +46,16 @@ def parse_control_message(payload: bytes | str) -> ControlMessage:
         fqn=fields.get(WS_FQN, "").strip(),
         path=fields.get(WS_PATH, ""),
     )
+
+
+def encode_control_message(path: str, fqn: str | None = None, etl_args: str = "", pipeline: str = "") -> bytes:
+    """The control frame a target sends for one object (6.2): empty fields are omitted (`omitempty`);
+    `fqn` (path-escaped, as AIS does) means the ETL reads the file and no content frame follows."""
+    ctrl = {WS_PATH: path}
+    if fqn is not None:
+        ctrl[WS_FQN] = path_escape(fqn)
+    if etl_args:
+        ctrl[WS_ETL_ARGS] = etl_args
+    if pipeline:
+        ctrl[WS_PIPELINE] = pipeline
+    return json.dumps(ctrl).encode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from .._exceptions import ProtocolError
-from .names import GLOBAL_NAMESPACE
+from .names import GLOBAL_NAMESPACE, WS_PATH_ROUTE
 
 
 def path_escape(text: str) -> str:
@@ -29,3 +29,10 @@ def parse_uname(uname: str) -> tuple[str, str]:
 def object_fqn(mountpath: str, bucket: str, obj: str, provider: str = "ais") -> str:
     """Where a target keeps an object on disk (fs/fs.go): `<mountpath>/@<provider>/<bucket>/%ob/<object>`."""
     return f"{mountpath}/@{provider}/{bucket}/%ob/{obj}"
+
+
+def websocket_url(http_url: str) -> str:
+    """The `/ws` endpoint of an ETL server at `http_url` (http -> ws, https -> wss)."""
+    base = http_url.rstrip("/")
+    scheme, sep, rest = base.partition("://")
+    return {"http": "ws", "https": "wss"}.get(scheme, scheme) + sep + rest + WS_PATH_ROUTE

@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from .._exceptions import ProtocolError
 from .names import QPARAM_ETL_ARGS, QPARAM_ETL_FQN
+from .objects import path_escape
 
 
 def parse_query(query_string: bytes) -> tuple[str, str]:
@@ -45,3 +46,14 @@ def upstream_object_url(target_url: str, path: str) -> str:
     non-ASCII and leaves `@` readable, as the official server does.
     """
     return f"{target_url}/{quote(path, safe='@')}"
+
+
+def object_query(etl_args: str = "", fqn: str | None = None) -> dict[str, str]:
+    """The query a target sends with an object: `etl_fqn` (path-escaped once more, as AIS does) when the
+    ETL reads the file itself, and `etl_args` when given (both omitted when empty)."""
+    query: dict[str, str] = {}
+    if fqn is not None:
+        query[QPARAM_ETL_FQN] = path_escape(fqn)
+    if etl_args:
+        query[QPARAM_ETL_ARGS] = etl_args
+    return query
