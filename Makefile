@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Two cores on the project's machines: two test processes.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest bench clean lab test-browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,19 @@ bench: install
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light curl)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# JupyterLab 4 (and Notebook 7 at /tree) on 127.0.0.1 with the notebooks; `make lab LAB_ARGS=--no-browser` on a server.
+lab: install
+	$(BIN)/python -m pip install --quiet -e '.[lab]'
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks $(LAB_ARGS)
+
+# The widget in a real browser: Debian's chromium and chromedriver (never a downloaded browser) drive
+# JupyterLab 4 and Notebook 7 headless on 127.0.0.1. Not part of `make test` (it takes a minute or two).
+test-browser: install
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+	$(BIN)/python -m pip install --quiet -e '.[browser]'
+	AISETL_BROWSER_TESTS=1 $(BIN)/pytest tests/browser -n 0 -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
