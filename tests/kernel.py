@@ -73,7 +73,12 @@ class Kernel:
             elif kind == "error":
                 result.error = "\n".join(content["traceback"])
             elif kind == "status" and content["execution_state"] == "idle":
-                reply = self.client.get_shell_msg(timeout=timeout)
+                # The shell reply of this cell: on a loaded machine wait_for_ready may have sent more than
+                # one kernel_info request, and their late replies ("ok") are still queued before it.
+                while True:
+                    reply = self.client.get_shell_msg(timeout=timeout)
+                    if reply["parent_header"].get("msg_id") == msg_id:
+                        break
                 result.status = reply["content"]["status"]
                 return result
 

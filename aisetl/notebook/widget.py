@@ -35,6 +35,12 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.2f} ms"
 
 
+def _route(server: Any) -> str:
+    """Whether object requests skip FastAPI (README, "The FastAPI app")."""
+    fast = getattr(server, "fast_path", None)
+    return "" if fast is None else ", fast path" if fast else ", through FastAPI (user middleware or routes)"
+
+
 class _WidgetLogHandler(logging.Handler):
     def __init__(self, lines: deque[str]) -> None:
         super().__init__(logging.INFO)
@@ -108,8 +114,8 @@ class StatusWidget:
         color = "#2e7d32" if h.running else "#757575"
         rows = [
             ("state", f"<b style='color:{color}'>{state}</b>"),
-            ("URL", f"<code>{html.escape(h.url)}</code>"),
-            ("transform", f"{html.escape(h.cls.__name__)} ({h.mode})"),
+            ("URL", f"<code>{html.escape(h.url)}</code> <a href='{html.escape(h.url)}/docs' target='_blank'>/docs</a>"),
+            ("transform", f"{html.escape(h.cls.__name__)} ({h.mode}){_route(server)}"),
         ]
         error = ""
         if server is not None:

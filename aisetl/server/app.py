@@ -1,9 +1,10 @@
-"""The ASGI application of an ETL server: routing, the HTTP handler, buffered and streaming replies.
+"""The raw ASGI handler of an ETL server: routing, the HTTP handler, buffered and streaming replies.
 
 A plain ASGI callable: the data path is a handful of awaits per object, with no framework objects built
-per request. Data flows one way: the request is decoded (`request`, on `aisetl.wire`), the transform
-runs over its source (`transforms`), and the output goes back in the response or onward to the next
-stage (`direct_put`). WebSocket `/ws` is `websocket`.
+per request. The server's `.app` is a FastAPI app (`fastapi_app`) that hands object requests to it.
+Data flows one way: the request is decoded (`request`, on `aisetl.wire`), the transform runs over its
+source (`transforms`), and the output goes back in the response or onward to the next stage
+(`direct_put`). WebSocket `/ws` is `websocket`.
 """
 
 from __future__ import annotations
@@ -56,9 +57,12 @@ class ETLApp:
         if kind == "http":
             await self.http(scope, receive, send)
         elif kind == "websocket":
-            await serve_websocket(self.runner, self.direct_put, scope, receive, send)
+            await self.websocket(scope, receive, send)
         elif kind == "lifespan":
             await self.lifespan(receive, send)
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await serve_websocket(self.runner, self.direct_put, scope, receive, send)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:
