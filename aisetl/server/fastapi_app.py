@@ -66,6 +66,14 @@ class ETLFastAPI(FastAPI):
         self._seen_middleware = -1
         self._claimed: frozenset[str] | None = None
 
+    def __getattr__(self, name: str) -> Any:
+        # `.app` was the raw handler before it was a FastAPI app: its attributes (`stats`, `settings`,
+        # `large_objects`, `client`...) stay reachable there. Only names FastAPI does not have get here.
+        etl = self.__dict__.get("etl")
+        if etl is None or name.startswith("__") or not hasattr(etl, name):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(etl, name)
+
     # --- ASGI --------------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
