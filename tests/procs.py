@@ -19,6 +19,33 @@ AIS_UVICORN_FLAGS = ["--ws-max-size", "17179869184", "--ws-ping-interval", "0", 
 @contextmanager
 def uvicorn_process(app: str, env: dict[str, str], extra: list[str] | None = None) -> Iterator[str]:
     """Run `uvicorn app --port 0` with `env`; yields its base URL once /health answers."""
+    with uvicorn_subprocess(app, env, extra) as (url, _):
+        yield url
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process now (VmRSS), in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Peak resident memory of a process so far (VmHWM), in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+@contextmanager
+def uvicorn_subprocess(
+    app: str, env: dict[str, str], extra: list[str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Run `uvicorn app --port 0` with `env`; yields (base URL, process) once /health answers."""
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "0", "--no-access-log"]
     proc = subprocess.Popen(
         cmd + AIS_UVICORN_FLAGS + (extra or []),
@@ -49,7 +76,7 @@ def uvicorn_process(app: str, env: dict[str, str], extra: list[str] | None = Non
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{app} never became healthy")
             time.sleep(0.05)
-        yield url[0]
+        yield url[0], proc
     finally:
         proc.terminate()
         try:

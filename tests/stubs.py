@@ -7,6 +7,7 @@ connection. Nothing here knows aisetl.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import socketserver
@@ -256,3 +257,77 @@ def raw_request(
             data += chunk
     head, _, payload = data.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), payload
+
+
+class RawPeer:
+    """A hostile peer: a TCP server on loopback where `handle(sock)` does whatever the test wants with
+    each connection (answer early, never answer, send endless headers...). Records each request head."""
+
+    def __init__(self, handle: Callable[[socket.socket, RawPeer], None], host: str = "127.0.0.1") -> None:
+        self.handle = handle
+        self.heads: list[bytes] = []
+        self.connections = 0
+        self._lock = threading.Lock()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, 0))
+        self._sock.listen(512)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://[{host}]:{self.port}" if family == socket.AF_INET6 else f"http://{host}:{self.port}"
+        self._closed = threading.Event()
+        self._conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self._conns.append(conn)
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn: socket.socket) -> None:
+        try:
+            self.handle(conn, self)
+        except OSError:
+            pass
+
+    def read_head(self, conn: socket.socket) -> tuple[bytes, bytes]:
+        """Read up to the end of a request head: (head, bytes already read past it). Recorded."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                raise ConnectionError("peer closed before the end of the head")
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        with self._lock:
+            self.heads.append(head)
+        return head, rest
+
+    def stop(self) -> None:
+        self._closed.set()
+        self._sock.close()
+        with self._lock:
+            for conn in self._conns:
+                with contextlib.suppress(OSError):
+                    conn.close()
+
+    def __enter__(self) -> RawPeer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def head_value(head: bytes, name: str) -> str | None:
+    """A header's value in a raw request head (first match, case-insensitive)."""
+    for line in head.split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name.lower().encode():
+            return value.strip().decode("latin-1")
+    return None

@@ -223,8 +223,8 @@ def test_fqn_with_nul_byte_is_400(serve):
 def test_fqn_that_is_a_directory_is_a_clear_error_and_the_server_goes_on(serve, tmp_path):
     r = serve(Upper)
     resp = r.http.put(f"/b/o?etl_fqn={wire_fqn(str(tmp_path))}", content=b"")
-    assert resp.status_code == 500
-    assert "IsADirectoryError" in resp.json()["detail"]
+    assert resp.status_code == 400
+    assert "names a directory, not a regular file" in resp.json()["detail"]
     assert r.http.put("/b/o", content=b"ok").content == b"OK"
 
 

@@ -12,8 +12,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..server.stats import ServerStats
+from ..server.stats import ServerStats, redact_logs
 from ..wire import DEFAULT_MIME_TYPE, Settings, decode_fqn, read_settings
+from ..wire.safety import redact
 from . import features
 
 # The environment a server is constructed in. A server started inside a notebook kernel gets its own
@@ -69,7 +70,10 @@ class ETLServer:
         self.direct_put_retries: int = self.settings.direct_put_retries
         self.token: str | None = self.settings.authn_token
         self.logger = logging.getLogger(f"aisetl.{type(self).__name__}")
-        self.stats = ServerStats()
+        self.stats = ServerStats(secrets=self.settings.secrets)
+        # Log lines of this server, and uvicorn's (an escaped traceback), never show the secret or token.
+        redact_logs(self.logger, self.settings.secrets)
+        redact_logs(logging.getLogger("uvicorn.error"), self.settings.secrets)
 
         cls = type(self)
         has_transform = cls.transform is not ETLServer.transform
@@ -146,4 +150,4 @@ class ETLServer:
 
     def __repr__(self) -> str:
         mode = "streaming" if self.use_streaming else "buffered"
-        return f"<{type(self).__name__} {mode} target={self.host_target!r}>"
+        return f"<{type(self).__name__} {mode} target={redact(self.host_target, self.settings.secrets)!r}>"

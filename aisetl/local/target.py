@@ -26,8 +26,8 @@ import httpx
 from .._exceptions import ETLCallError, ProtocolError
 from ..notebook.serve import ServerHandle
 from ..server.asgi import Receive, Scope, Send, read_body, send_response
+from ..server.files import read_file
 from ..server.thread import LoopThread, ServerThread
-from ..server.transforms import read_file
 from ..wire import ETL_OBJECT_ROUTE, object_fqn, object_uname, parse_uname, path_escape
 from .calls import RETRY_SLEEP, SOFT_RETRIES, HTTPComm, ObjectCall, WSComm, check_comm
 from .job import Job, JobSpec

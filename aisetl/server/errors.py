@@ -7,6 +7,7 @@ import logging
 
 from .._exceptions import DirectPutError, ProtocolError, TargetError
 from ..wire import HEADER_RETRY_REASON, RETRY_REASON_DIRECT_PUT_TRANSIENT
+from ..wire.safety import redact
 from .asgi import JSON_HEADER, ClientDisconnectedError
 from .output import error_detail
 from .stats import ServerStats
@@ -40,4 +41,5 @@ def error_response(
     else:
         log.warning("object %r: %d %s", path, status, detail)
     stats.record_error("http", path, status, exc)
-    return status, json.dumps({"detail": detail}).encode(), headers
+    # A reason may echo a URL (a next stage's, the target's): never with the ETL secret or the token in it.
+    return status, json.dumps({"detail": redact(detail, stats.secrets)}).encode(), headers

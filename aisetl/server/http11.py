@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from ..wire.safety import control_character, host_header
+
 # Request bodies up to this size go out in the same write as the head (one TCP segment or a few).
 COALESCE_MAX = 64 * 1024
 # Response bytes buffered before reading from the socket pauses (streamed responses).
@@ -71,6 +73,9 @@ def split_url(url: str) -> tuple[str, str, int, str]:
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
+    # The last line of defence against request splitting: callers encode, this only refuses.
+    if control_character(url) is not None or " " in target or not target.isascii():
+        raise InvalidURLError(f"invalid URL {url!r}: control characters, spaces or non-ASCII in it")
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80), target
 
 
@@ -355,8 +360,11 @@ class Pool:
         """Send a request; the caller reads the response body (or calls `release`)."""
         scheme, host, port, target = split_url(url)
         key = (scheme, host, port)
-        host_header = host if port in (80, 443) else f"{host}:{port}"
+        host_value = host_header(host, port, 443 if scheme == "https" else 80)
         all_headers = self.default_headers + list(headers.items())
+        for name, value in all_headers:
+            if control_character(name + value) is not None:
+                raise InvalidURLError(f"invalid header {name!r}: control characters in its name or value")
         await self._slots.acquire()
         conn: Connection | None = None
         try:
@@ -365,7 +373,7 @@ class Pool:
             if conn is None:
                 conn = await self._connect(key)
             try:
-                response = await conn.send(method, host_header, target, all_headers, body)
+                response = await conn.send(method, host_value, target, all_headers, body)
             except (ReadError, WriteError):
                 # A kept-alive connection the server closed while idle fails before any answer:
                 # send again on a fresh one, once, when the body can be sent again.
@@ -373,7 +381,7 @@ class Pool:
                     raise
                 conn.close()
                 conn = await self._connect(key)
-                response = await conn.send(method, host_header, target, all_headers, body)
+                response = await conn.send(method, host_value, target, all_headers, body)
         except BaseException:
             if conn is not None:
                 conn.close()  # mid-request: its state is unknown

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
+
+from ..wire.safety import redact
 
 # Latencies kept for the percentiles: the most recent ones only, so that the figures follow the load.
 LATENCY_WINDOW = 4096
@@ -35,6 +38,8 @@ class ServerStats:
     ws_connections: int = 0
     last_error: ErrorRecord | None = None
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    # The ETL secret and the AuthN token: hidden from every message kept here (the widget shows them).
+    secrets: tuple[str, ...] = ()
 
     def record(self, started: float, bytes_in: int, bytes_out: int) -> None:
         self.objects += 1
@@ -49,6 +54,7 @@ class ServerStats:
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         else:
             message, text = exc, ""
+        message, text = redact(message, self.secrets), redact(text, self.secrets)
         self.last_error = ErrorRecord(time.time(), transport, path, status, message, text)
 
     def percentile(self, q: float) -> float | None:
@@ -57,3 +63,35 @@ class ServerStats:
         if not window:
             return None
         return window[min(len(window) - 1, int(q * len(window)))]
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a log record so that neither the ETL secret nor the token reaches a handler: the message
+    with its arguments, and the traceback text."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg, record.args = redact(message, self.secrets), None
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, self.secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, self.secrets)
+        return True
+
+
+def redact_logs(logger: logging.Logger, secrets: tuple[str, ...]) -> None:
+    """Install a RedactingFilter for `secrets` on `logger` (once per set of secrets)."""
+    if not secrets:
+        return
+    for existing in logger.filters:
+        if isinstance(existing, RedactingFilter) and existing.secrets == secrets:
+            return
+    logger.addFilter(RedactingFilter(secrets))

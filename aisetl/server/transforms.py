@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import BinaryIO, Protocol, cast
 
 from .._exceptions import TargetError
 from ..wire import Settings, upstream_object_url
 from .asgi import iter_body, read_body
+from .files import FileSlice, open_object_file, read_all
 from .outbound import OutboundClient, TransientError
 from .output import as_bytes
 from .pipe import Pipe, PipeReader, pump
@@ -45,11 +45,6 @@ class Transformer(Protocol):
     def transform_stream(self, reader: BinaryIO, path: str, etl_args: str) -> Iterator[bytes]: ...
     def get_mime_type(self) -> str: ...
     def sanitize_fqn(self, fqn: str) -> str: ...
-
-
-def read_file(path: str) -> bytes:
-    with open(path, "rb", buffering=0) as f:
-        return f.readall()
 
 
 class TransformRunner:
@@ -146,11 +141,22 @@ class TransformRunner:
                 f"Network error: GET of object {path!r} from the AIS target broke off: {exc}", status_code=502
             ) from exc
 
+    def open_fqn(self, fqn: str) -> tuple[int, int]:
+        """Open the object file (non-blocking, regular files only, confined when so set): (fd, size)."""
+        return open_object_file(fqn, self.settings.fqn_root)
+
     async def read_fqn(self, fqn: str) -> bytes:
-        # One stat decides whether the read may block the loop; the read itself is the only other call.
-        if os.stat(fqn).st_size <= INLINE_READ_MAX:
-            return read_file(fqn)
-        return await self.workers.run(read_file, fqn)
+        fd, size = self.open_fqn(fqn)
+        # Small files are read on the loop (cheaper than a thread hop, and a regular file's read does not
+        # wait on anyone); larger ones in a thread. Never more than the size seen at open.
+        if size <= INLINE_READ_MAX:
+            return read_all(fd, size)
+        return await self.workers.run(read_all, fd, size)
+
+    def fqn_opener(self, fqn: str) -> Callable[[], BinaryIO]:
+        """A thread-side opener of the object file, checked now (on the loop) so that a bad name fails early."""
+        fd, size = self.open_fqn(fqn)
+        return lambda: cast(BinaryIO, FileSlice(fd, size))
 
     async def open_source(self, req: Request) -> tuple[Callable[[], BinaryIO], asyncio.Task[None] | None]:
         """The source of a streaming transform: a thread-side opener, and the loop task that feeds it.
@@ -160,8 +166,7 @@ class TransformRunner:
         and memory stays bounded by that size. Larger or unsized objects are pumped chunk by chunk.
         """
         if req.fqn:
-            fqn = req.fqn
-            return (lambda: open(fqn, "rb")), None
+            return self.fqn_opener(req.fqn), None
         if req.method == "GET":
             length, chunks = await self.open_upstream(req.path)
             if length is not None and length <= STREAM_BUFFER_MAX:

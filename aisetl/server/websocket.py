@@ -20,6 +20,7 @@ from collections.abc import Awaitable
 
 from .._exceptions import DirectPutError, ProtocolError
 from ..wire import WS_PATH_ROUTE, ControlMessage, parse_control_message, parse_pipeline
+from ..wire.safety import redact
 from .asgi import Message, Receive, Scope, Send
 from .direct_put import DirectPut
 from .transforms import TransformRunner
@@ -84,7 +85,7 @@ class Connection:
         except ProtocolError as exc:
             log.warning("ws object %r: %s", ctrl.path, exc)
             stats.record_error("ws", ctrl.path, exc.status_code, exc)
-            return _text(str(exc))
+            return _text(redact(str(exc), stats.secrets))
         except DirectPutError as exc:
             log.error("ws object %r: %s", ctrl.path, exc)
             stats.record_error("ws", ctrl.path, 502, exc)
@@ -92,7 +93,7 @@ class Connection:
         except Exception as exc:
             log.error("ws object %r: transform failed", ctrl.path, exc_info=exc)
             stats.record_error("ws", ctrl.path, 500, exc)
-            return _text(f"Transform error: {type(exc).__name__}: {exc}")
+            return _text(redact(f"Transform error: {type(exc).__name__}: {exc}", stats.secrets))
         finally:
             self.in_flight_bytes -= size
             self.progress.set()
@@ -119,7 +120,7 @@ class Connection:
                 data = await runner.read_fqn(fqn)
             return await runner.run_transform(data, ctrl.path, ctrl.etl_args)
         # A streaming-only server answers /ws too: its output is collected into one reply.
-        opener = (lambda: open(fqn, "rb")) if content is None else (lambda: io.BytesIO(content))
+        opener = runner.fqn_opener(fqn) if content is None else (lambda: io.BytesIO(content))
         out = runner.start_stream(opener, ctrl.path, ctrl.etl_args)
         try:
             chunks = []
@@ -164,7 +165,7 @@ async def serve_websocket(
             except ProtocolError as exc:
                 log.error("ws: %s; closing the connection", exc)
                 stats.record_error("ws", "", 400, exc)
-                close_reason = str(exc)
+                close_reason = redact(str(exc), stats.secrets)
                 break
             content: bytes | None = None
             if not ctrl.fqn:

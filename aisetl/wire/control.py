@@ -26,6 +26,9 @@ def parse_control_message(payload: bytes | str) -> ControlMessage:
         obj = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"Invalid control message: not JSON ({exc})", status_code=400) from None
+    except RecursionError:
+        # Deeply nested arrays or objects: a control message is one flat object, nothing to recurse into.
+        raise ProtocolError("Invalid control message: JSON nested too deeply", status_code=400) from None
     if not isinstance(obj, dict):
         raise ProtocolError(
             f"Invalid control message: expected a JSON object, got {type(obj).__name__}", status_code=400

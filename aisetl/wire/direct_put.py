@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from .._exceptions import ProtocolError
 from .names import HEADER_DIRECT_PUT_LENGTH, QPARAM_ETL_ARGS
+from .safety import check_outbound_value, encode_target
 
 
 def parse_pipeline(value: str | None) -> tuple[str, str]:
@@ -17,9 +18,13 @@ def parse_pipeline(value: str | None) -> tuple[str, str]:
     if not value:
         return "", ""
     if "," not in value:
-        return value, ""
-    if any(not entry.strip() for entry in value.split(",")):
+        return check_outbound_value(value, f"pipeline header entry {value!r}"), ""
+    entries = [entry.strip() for entry in value.split(",")]
+    if not all(entries):
         raise ProtocolError("Invalid pipeline header: Pipeline header contains empty entry", status_code=400)
+    for entry in entries:
+        # Each URL goes into a request line and the rest into a header: no CR, LF or other control.
+        check_outbound_value(entry, f"pipeline header entry {entry!r}")
     first, _, remaining = value.partition(",")
     # `remaining` is forwarded as AIS wrote it, trimmed only at its ends (3.2).
     return first.strip(), remaining.strip()
@@ -49,7 +54,9 @@ def compose_direct_put_url(first: str, target_url: str, path: str, etl_args: str
         pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != QPARAM_ETL_ARGS]
         pairs.append((QPARAM_ETL_ARGS, etl_args))
         query = urlencode(pairs)
-    return urlunsplit((dest.scheme or base.scheme, dest.netloc, final_path, query, ""))
+    # The path and query go out percent-encoded (spaces, non-ASCII), escapes already made kept as sent.
+    target = encode_target(final_path, query)
+    return urlunsplit((dest.scheme or base.scheme, dest.netloc, "", "", "")) + target
 
 
 @dataclass(frozen=True)

@@ -50,3 +50,5 @@ ENV_CRT = "AIS_CRT"
 ENV_CRT_KEY = "AIS_CRT_KEY"
 ENV_AUTHN_TOKEN = "AIS_AUTHN_TOKEN"
 ENV_LARGE_OBJECT_BUDGET = "AISETL_LARGE_OBJECT_BUDGET"  # aisetl's: bytes of large buffered objects in flight
+ENV_FQN_ROOT = "AISETL_FQN_ROOT"  # aisetl's: etl_fqn must resolve under this folder (off when unset)
+ENV_TOKEN_HOSTS = "AISETL_TOKEN_HOSTS"  # aisetl's: hosts a direct put may send the AuthN token to

@@ -17,6 +17,7 @@ from .names import (
     ENV_DIRECT_PUT_CHUNK_SIZE,
     ENV_DIRECT_PUT_LEGACY,
     ENV_DIRECT_PUT_RETRIES,
+    ENV_FQN_ROOT,
     ENV_KEEPALIVE_EXPIRY,
     ENV_LARGE_OBJECT_BUDGET,
     ENV_MAX_CONN,
@@ -24,8 +25,10 @@ from .names import (
     ENV_SKIP_VERIFY,
     ENV_SKIP_VERIFY_LEGACY,
     ENV_TARGET_URL,
+    ENV_TOKEN_HOSTS,
     HEADER_AUTHORIZATION,
 )
+from .safety import redact, secrets_of
 
 _TRUE_WORDS = frozenset({"1", "t", "true", "y", "yes", "on"})  # cos.ParseBool's truthy set
 
@@ -57,10 +60,22 @@ class Settings:
     client_cert: tuple[str, str] | None = None
     authn_token: str | None = None
     large_object_budget: int = DEFAULT_LARGE_OBJECT_BUDGET
+    # Opt-in confinement for shared clusters (README "Safety"): None = off, AIS's paths are trusted.
+    fqn_root: str | None = None
+    token_hosts: tuple[str, ...] | None = None
 
     @property
     def outbound_headers(self) -> dict[str, str]:
         return {HEADER_AUTHORIZATION: f"Bearer {self.authn_token}"} if self.authn_token else {}
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never leave the server in a body, header or log line: the ETL secret and the token."""
+        return secrets_of(self.target_url, self.authn_token)
+
+    def __repr__(self) -> str:
+        # A repr ends up in logs and tracebacks: name the target without its secret, never the token.
+        return f"Settings(target_url={redact(self.target_url, self.secrets)!r}, direct_put={self.direct_put})"
 
 
 def _env_int(environ: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -105,4 +120,20 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
         client_cert=(cert, key) if cert else None,
         authn_token=environ.get(ENV_AUTHN_TOKEN) or None,
         large_object_budget=_env_int(environ, ENV_LARGE_OBJECT_BUDGET, DEFAULT_LARGE_OBJECT_BUDGET, 1),
+        fqn_root=_fqn_root(environ),
+        token_hosts=_host_list(environ.get(ENV_TOKEN_HOSTS)),
     )
+
+
+def _fqn_root(environ: Mapping[str, str]) -> str | None:
+    root = environ.get(ENV_FQN_ROOT, "").strip()
+    if root and not root.startswith("/"):
+        raise ConfigError(f"Environment variable {ENV_FQN_ROOT!r} must be an absolute path, got {root!r}")
+    return root or None
+
+
+def _host_list(raw: str | None) -> tuple[str, ...] | None:
+    """`a, b` -> ("a", "b") (lower case, brackets of IPv6 literals dropped); unset -> None (no list)."""
+    if raw is None or not raw.strip():
+        return None
+    return tuple(h.strip().strip("[]").lower() for h in raw.split(",") if h.strip())
