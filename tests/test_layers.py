@@ -28,7 +28,18 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("top", ("aisetl.cli", "aisetl.demo", "aisetl.check", "aisetl.__main__", "aisetl")),
 ]
 # The wire rules are pure: these are the only imports allowed there besides aisetl's own base layer.
-WIRE_STDLIB = {"__future__", "dataclasses", "json", "posixpath", "collections", "urllib", "typing", "re", "math"}
+WIRE_STDLIB = {
+    "__future__",
+    "dataclasses",
+    "json",
+    "posixpath",
+    "collections",
+    "urllib",
+    "typing",
+    "re",
+    "math",
+    "stat",
+}
 
 
 def module_name(path: Path) -> str:

@@ -73,8 +73,7 @@ def split_url(url: str) -> tuple[str, str, int, str]:
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    # The last line of defence against request splitting: callers encode, this only refuses.
-    if control_character(url) is not None or " " in target or not target.isascii():
+    if control_character(url) is not None or " " in target or not target.isascii():  # no request splitting
         raise InvalidURLError(f"invalid URL {url!r}: control characters, spaces or non-ASCII in it")
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80), target
 
