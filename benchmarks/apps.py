@@ -1,7 +1,8 @@
 """The same transforms for aisetl and the official aistore server, as ASGI apps uvicorn can import.
 
 Which implementation and mode is chosen by environment variables, so that one module serves both:
-BENCH_IMPL = aisetl | official | floor (a bare ASGI app), BENCH_MODE = identity | stream | md5.
+BENCH_IMPL = aisetl | official | floor (a bare ASGI app), BENCH_MODE = identity | stream | md5 | lines;
+BENCH_YIELD = the size of the pieces a streaming transform reads and yields (default 64 KiB).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, BinaryIO
 
 IMPL = os.environ.get("BENCH_IMPL", "aisetl")
 MODE = os.environ.get("BENCH_MODE", "identity")
-CHUNK = 64 * 1024
+CHUNK = int(os.environ.get("BENCH_YIELD", 64 * 1024))
 
 
 def _transform(data: bytes, path: str, etl_args: str) -> bytes:
@@ -23,12 +24,19 @@ def _transform(data: bytes, path: str, etl_args: str) -> bytes:
 
 
 def _transform_stream(reader: BinaryIO, path: str, etl_args: str) -> Iterator[bytes]:
+    if MODE == "lines":  # a line-oriented transform: count the lines and the bytes in them
+        lines = size = 0
+        for line in reader:
+            lines += 1
+            size += len(line)
+        yield f"{lines} {size}\n".encode()
+        return
     while chunk := reader.read(CHUNK):
         yield chunk
 
 
 def _make(base: Any) -> Any:
-    if MODE == "stream":
+    if MODE in ("stream", "lines"):
 
         class StreamETL(base):  # type: ignore[misc,valid-type]
             def transform_stream(self, reader: BinaryIO, path: str, etl_args: str) -> Iterator[bytes]:

@@ -56,6 +56,7 @@ class Scenario:
     ws: bool = False
     floor: bool = False  # a bare ASGI app can do the same work
     rss_goal: float | None = None  # aisetl peak RSS / official peak RSS
+    yield_size: int = 64 * KIB  # what a streaming transform reads and yields at a time
 
 
 SCENARIOS = [
@@ -72,6 +73,26 @@ SCENARIOS = [
         size=MIB,
         connections=8,
         floor=True,
+    ),
+    Scenario(
+        "stream1m4k",
+        "streaming PUT 1 MiB, 4 KiB yields",
+        "MiB/s",
+        8.0,
+        mode="stream",
+        size=MIB,
+        connections=8,
+        yield_size=4 * KIB,
+    ),
+    Scenario(
+        "stream1m100",
+        "streaming PUT 1 MiB, 100 B yields",
+        "MiB/s",
+        1.0,
+        mode="stream",
+        size=MIB,
+        connections=8,
+        yield_size=100,
     ),
     Scenario("hpull", "hpull GET 1 KiB", "req/s", 10.0, method="GET", path="/ais%2F@%23%2Fbkt%2Fobj1k"),
     Scenario(
@@ -165,11 +186,12 @@ def wait_ready(url: str, timeout: float = 30) -> None:
 
 
 @contextmanager
-def server(impl: str, mode: str) -> Iterator[subprocess.Popen[bytes]]:
+def server(impl: str, mode: str, yield_size: int = 64 * KIB, port: int = PORT) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
         "BENCH_IMPL": impl,
         "BENCH_MODE": mode,
+        "BENCH_YIELD": str(yield_size),
         "AIS_TARGET_URL": f"http://127.0.0.1:{NGINX_PORT}{ETL_ROUTE}",
         "PYTHONPATH": str(ROOT),
     }
@@ -182,7 +204,7 @@ def server(impl: str, mode: str) -> Iterator[subprocess.Popen[bytes]]:
         "--host",
         "127.0.0.1",
         "--port",
-        str(PORT),
+        str(port),
         "--http",
         "httptools",
         "--loop",
@@ -196,7 +218,7 @@ def server(impl: str, mode: str) -> Iterator[subprocess.Popen[bytes]]:
     ]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_ready(f"http://127.0.0.1:{PORT}/health")
+        wait_ready(f"http://127.0.0.1:{port}/health")
         yield proc
     finally:
         proc.terminate()
@@ -266,7 +288,7 @@ def wsload(s: Scenario, seconds: float) -> tuple[float, int]:
 
 def measure(impl: str, s: Scenario, seconds: float, workdir: Path, fqn: str) -> Run:
     try:
-        with server(impl, s.mode) as proc:
+        with server(impl, s.mode, s.yield_size) as proc:
             load = (lambda: wsload(s, seconds)) if s.ws else (lambda: wrk(s, seconds, workdir, fqn))
             rate, errors = load()
             rss = peak_rss_mib(proc.pid)

@@ -16,11 +16,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
-
-import httpx
+from urllib.parse import quote, urlencode
 
 from .._exceptions import ETLCallError
+from ..server.http11 import ConnectError, InvalidURLError, Limits, Pool, ReadError, WriteError
 from ..wire import (
     HEADER_NODE_URL,
     HEADER_RETRY_REASON,
@@ -64,12 +63,19 @@ def check_comm(comm: str) -> str:
     return comm
 
 
+def http_pool(connections: int) -> Pool:
+    """A keep-alive pool for hpush/hpull calls: the server's own HTTP/1.1 client, which reads the
+    answer while the body is still going out (a streaming ETL answers as it reads; httpx would send
+    the whole body first and, past the socket buffers, wait for ever)."""
+    return Pool(Limits(connections, connections, 30.0), None, {})
+
+
 class HTTPComm:
     """hpush and hpull, with the target's soft-retry loop and obj_timeout."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: Pool,
         etl_url: str,
         comm: str,
         obj_timeout: float | None,
@@ -83,53 +89,57 @@ class HTTPComm:
         self.soft_retries = soft_retries
         self.retry_sleep = retry_sleep
 
-    def request(self, call: ObjectCall) -> httpx.Request:
+    def request(self, call: ObjectCall) -> tuple[str, str, dict[str, str], bytes]:
+        """(method, URL, headers, body) of the call."""
         params = object_query(call.etl_args, call.fqn if call.data is None else None)
+        query = f"?{urlencode(params)}" if params else ""
         headers = {HEADER_NODE_URL: call.pipeline} if call.pipeline else {}
         if self.comm == "hpull":
-            url = f"{self.etl_url}/{path_escape(object_uname(call.bucket, call.obj))}"
-            return self.client.build_request("GET", url, params=params, headers=headers)
+            return "GET", f"{self.etl_url}/{path_escape(object_uname(call.bucket, call.obj))}{query}", headers, b""
         # AIS sends the hpush path unescaped, which mangles names with '#' or '?' (protocol 1.3);
         # escaping it keeps every name intact and decodes to the same path.
-        url = f"{self.etl_url}/{quote(call.bucket, safe='')}/{quote(call.obj, safe='/@')}"
-        return self.client.build_request("PUT", url, params=params, headers=headers, content=call.data or b"")
+        url = f"{self.etl_url}/{quote(call.bucket, safe='')}/{quote(call.obj, safe='/@')}{query}"
+        return "PUT", url, headers, call.data or b""
+
+    async def exchange(self, call: ObjectCall) -> tuple[int, dict[str, str], bytes]:
+        method, url, headers, body = self.request(call)
+        resp = await self.client.request(method, url, headers, body)
+        return resp.status, resp.headers, await resp.read()
 
     async def send(self, call: ObjectCall) -> Answer:
         attempt = 0
         while True:
             try:
-                resp = await asyncio.wait_for(self.client.send(self.request(call)), self.obj_timeout)
-            except (asyncio.TimeoutError, httpx.TimeoutException):
+                status, headers, body = await asyncio.wait_for(self.exchange(call), self.obj_timeout)
+            except asyncio.TimeoutError:
                 raise ETLCallError(
                     504, f"ETL timeout: no complete answer within obj_timeout={self.obj_timeout}s"
                 ) from None
-            except (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+            except InvalidURLError as exc:
+                raise ETLCallError(500, f"ETL URL unusable: {exc}") from None
+            except (ConnectError, ReadError, WriteError, OSError) as exc:
                 if attempt >= self.soft_retries:
                     raise ETLCallError(
                         503, f"ETL unreachable after {attempt + 1} attempts: {type(exc).__name__}: {exc}"
                     ) from None
             else:
                 replayable = call.data is not None
-                retry_asked = (
-                    resp.status_code == 503
-                    and resp.headers.get(HEADER_RETRY_REASON) == RETRY_REASON_DIRECT_PUT_TRANSIENT
-                )
+                retry_asked = status == 503 and headers.get(HEADER_RETRY_REASON) == RETRY_REASON_DIRECT_PUT_TRANSIENT
                 if not (retry_asked and replayable):
-                    return self.answer(resp)
+                    return self.answer(status, body)
                 if attempt >= self.soft_retries:
                     raise ETLCallError(503, "503 Service Unavailable: retriable soft error")
             await asyncio.sleep(self.retry_sleep + RETRY_SLEEP_STEP * attempt)
             attempt += 1
 
     @staticmethod
-    def answer(resp: httpx.Response) -> Answer:
-        status = resp.status_code
+    def answer(status: int, body: bytes) -> Answer:
         if status in (200, 202):
-            return Answer(resp.content, delivered=False)
+            return Answer(body, delivered=False)
         if status == 204:
             return Answer(b"", delivered=True)
         if status >= 400:
-            raise ETLCallError(status, f"ETL error: {resp.text}")
+            raise ETLCallError(status, f"ETL error: {body.decode('utf-8', 'replace')}")
         raise ETLCallError(status, f"ETL answered {status}: not a status a target can use")
 
 

@@ -17,10 +17,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-
 from .._exceptions import ETLCallError
-from .calls import RETRY_SLEEP, SOFT_RETRIES, Answer, HTTPComm, ObjectCall, WSComm, check_comm
+from .calls import RETRY_SLEEP, SOFT_RETRIES, Answer, HTTPComm, ObjectCall, WSComm, check_comm, http_pool
 
 if TYPE_CHECKING:
     from ..server.thread import LoopThread
@@ -145,8 +143,8 @@ class Job:
     # --- running -----------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        limits = httpx.Limits(max_connections=self.num_workers, max_keepalive_connections=self.num_workers)
-        async with httpx.AsyncClient(timeout=None, limits=limits) as client:
+        client = http_pool(self.num_workers)
+        try:
             queue = list(reversed(self.names))
             if self.comm == "ws":
                 comms: list[HTTPComm | WSComm] = [WSComm(self.etl_urls[0]) for _ in range(self.num_workers)]
@@ -161,6 +159,8 @@ class Job:
                 for c in comms:
                     if isinstance(c, WSComm):
                         await c.aclose()
+        finally:
+            await client.aclose()
         with self._lock:
             self._report.state = "aborted" if self._aborted else "finished"
             self._report.seconds = time.perf_counter() - self._started

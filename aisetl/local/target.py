@@ -21,15 +21,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-import httpx
-
 from .._exceptions import ETLCallError, ProtocolError
 from ..notebook.serve import ServerHandle
 from ..server.asgi import Receive, Scope, Send, read_body, send_response
 from ..server.files import read_file
 from ..server.thread import LoopThread, ServerThread
 from ..wire import ETL_OBJECT_ROUTE, object_fqn, object_uname, parse_uname, path_escape
-from .calls import RETRY_SLEEP, SOFT_RETRIES, HTTPComm, ObjectCall, WSComm, check_comm
+from .calls import RETRY_SLEEP, SOFT_RETRIES, HTTPComm, ObjectCall, WSComm, check_comm, http_pool
 from .job import Job, JobSpec
 
 Stage = ServerHandle | str
@@ -162,8 +160,11 @@ class LocalTarget:
             finally:
                 await ws.aclose()
         else:
-            async with httpx.AsyncClient(timeout=None) as client:
+            client = http_pool(1)
+            try:
                 answer = await HTTPComm(client, etl_url, comm, obj_timeout).send(call)
+            finally:
+                await client.aclose()
         return answer.body
 
     def transform(

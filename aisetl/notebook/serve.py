@@ -15,7 +15,8 @@ import atexit
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, Union
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -34,6 +35,7 @@ from ..wire import (
     websocket_url,
 )
 from .display import ETLResponse, as_etl_response
+from .duplex import duplex_put, known_size
 
 if TYPE_CHECKING:
     from .widget import StatusWidget
@@ -52,6 +54,10 @@ class Target(Protocol):
 
 
 Stage = Union["ServerHandle", Target, str]
+
+# Bodies up to this size go through httpx in one exchange; larger ones, files and iterables are sent
+# while the reply is read (a streaming server answers as it reads: see duplex.py).
+SMALL_BODY = 1 << 20
 
 _servers: dict[str, ServerHandle] = {}
 _registry_lock = threading.Lock()
@@ -196,15 +202,20 @@ class ServerHandle:
 
     def put(
         self,
-        data: bytes | str = b"",
+        data: bytes | str | BinaryIO | Iterable[bytes] = b"",
         path: str = "obj",
         etl_args: str = "",
         pipeline: Sequence[Stage] | Stage | None = None,
         fqn: str | None = None,
+        stream: bool = False,
     ) -> ETLResponse:
         """hpush: `PUT /<path>` with `data` as the body (str is sent UTF-8), as a target does.
 
-        `fqn` sends that file path as `etl_fqn` (file-path mode, empty body) instead.
+        `data` may also be a binary file object or an iterable of bytes, produced while the reply comes
+        back: large bodies are sent and answered at the same time (full duplex), so an object of any
+        size streams through a streaming server. `stream=True` leaves the reply body unread: iterate
+        `resp.iter_bytes()` (constant memory) or `resp.read()`. `fqn` sends that file path as `etl_fqn`
+        (file-path mode, empty body) instead.
         """
         self._check_running()
         params = object_query(etl_args, fqn)
@@ -214,7 +225,14 @@ class ServerHandle:
         if header := self.pipeline_header(pipeline, path):
             headers[HEADER_NODE_URL] = header
         body = data.encode() if isinstance(data, str) else data
-        resp = self.http.put("/" + path.lstrip("/"), content=body, params=params, headers=headers)
+        if isinstance(body, bytes) and len(body) <= SMALL_BODY and not stream:
+            resp = self.http.put("/" + path.lstrip("/"), content=body, params=params, headers=headers)
+            return as_etl_response(resp, pipeline=header)
+        query = f"?{urlencode(params)}" if params else ""
+        url = f"{self.url}/{quote(path.lstrip('/'), safe='/@')}{query}"
+        resp = duplex_put(url, body, headers, known_size(body))
+        if not stream:
+            resp.read()
         return as_etl_response(resp, pipeline=header)
 
     def get(self, path: str, etl_args: str = "", pipeline: Sequence[Stage] | Stage | None = None) -> ETLResponse:

@@ -14,7 +14,7 @@ import logging
 
 from ..wire import HEALTH_BODY, HEALTH_PATH, DirectPutOutcome
 from .asgi import JSON_HEADER, Receive, Scope, Send, read_body, send_response
-from .direct_put import DirectPut
+from .direct_put import DirectPut, ReplyStream
 from .errors import error_response
 from .outbound import OutboundClient
 from .output import error_detail
@@ -97,7 +97,11 @@ class ETLApp:
                 if not req.first:
                     await self.stream_response(req, send)
                     return
-                outcome = await self.direct_put.put_stream(req, self.runner)
+                streamed = await self.direct_put.put_stream(req, self.runner)
+                if isinstance(streamed, ReplyStream):
+                    await self.pass_on(req, streamed, send)
+                    return
+                outcome = streamed
             else:
                 done = await self.buffered(req, send)
                 if done is None:
@@ -141,6 +145,25 @@ class ETLApp:
         else:
             self.stats.record(req.started, 0, outcome.length or len(outcome.body))
         await send_response(send, outcome.status, outcome.body, outcome.response_headers())
+
+    async def pass_on(self, req: Request, reply: ReplyStream, send: Send) -> None:
+        """The last stage of the pipeline answered with a body: pass it on as it comes (200, chunked)."""
+        sent = 0
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            async for chunk in reply.chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                sent += len(chunk)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            self.stats.record(req.started, 0, sent)
+        except Exception as exc:
+            # Too late for a status: a truncated body, not a complete wrong one (as in stream_response).
+            self.log.error(
+                "reply of the next stage for %r broke off after %d bytes: %s", req.path, sent, error_detail(exc)
+            )
+            self.stats.record_error("http", req.path, 200, exc)
+        finally:
+            await reply.aclose()
 
     async def stream_response(self, req: Request, send: Send) -> None:
         """Streaming, no pipeline: 200 chunked; an error before the first chunk is still a 500."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from .._exceptions import DirectPutError
 from ..wire import (
@@ -24,6 +25,8 @@ from ..wire import (
 from .outbound import OutboundClient, Reply, TransientError
 from .request import Request
 from .transforms import TransformRunner
+
+R = TypeVar("R")
 
 
 class SourceError(Exception):
@@ -47,8 +50,8 @@ class DirectPut:
         return url, headers
 
     async def _with_retries(
-        self, url: str, budget: int, replayable: bool, attempt_once: Callable[[], Awaitable[Reply]]
-    ) -> Reply:
+        self, url: str, budget: int, replayable: bool, attempt_once: Callable[[], Awaitable[R]]
+    ) -> R:
         attempt = 0
         while True:
             try:
@@ -78,12 +81,16 @@ class DirectPut:
         )
         return interpret_reply(reply.status, reply.body, reply.headers.get(HEADER_DIRECT_PUT_LENGTH), len(data))
 
-    async def put_stream(self, req: Request, runner: TransformRunner) -> DirectPutOutcome:
-        """Streaming output, chunked. Each attempt reopens the source and restarts transform_stream."""
+    async def put_stream(self, req: Request, runner: TransformRunner) -> DirectPutOutcome | ReplyStream:
+        """Streaming output, chunked. Each attempt reopens the source and restarts transform_stream.
+
+        The reply is read while the output is still being sent. A next stage answering 200 with a body
+        (the last stage of an inline pipeline) is passed on as a `ReplyStream`, never held whole.
+        """
         url, headers = self._target(req.first, req.remaining, req.path, req.etl_args)
         sent = 0
 
-        async def attempt_once() -> Reply:
+        async def attempt_once() -> Reply | ReplyStream:
             nonlocal sent
             sent = 0
             opener, feeder = await runner.open_source(req)
@@ -101,15 +108,53 @@ class DirectPut:
                     sent += len(chunk)
                     yield chunk
 
-            try:
-                return await self.client.put(url, body(), headers)
-            except SourceError as exc:
-                raise exc.error from None
-            finally:
+            def stop_source() -> None:
                 out.abandon()
                 if feeder is not None:
                     feeder.cancel()
 
+            streaming = False
+            try:
+                resp = await self.client.open_put(url, body(), headers)
+                chunks = self.client.read_stream(resp)
+                if resp.status != 200:
+                    return Reply(resp.status, resp.headers, b"".join([c async for c in chunks]))
+                first = await anext(chunks, None)  # before our answer is committed: may still be retried
+                if first is None:
+                    return Reply(resp.status, resp.headers, b"")
+                streaming = True
+                return ReplyStream(first, chunks, stop_source)
+            except SourceError as exc:
+                raise exc.error from None
+            finally:
+                if not streaming:
+                    stop_source()
+
         budget = retry_budget(self.settings.direct_put_retries, req.replayable)
         reply = await self._with_retries(url, budget, req.replayable, attempt_once)
+        if isinstance(reply, ReplyStream):
+            return reply
         return interpret_reply(reply.status, reply.body, reply.headers.get(HEADER_DIRECT_PUT_LENGTH), sent)
+
+
+class ReplyStream:
+    """A next stage's 200 reply with a body, passed on chunk by chunk; `aclose` ends everything behind it."""
+
+    def __init__(self, first: bytes, rest: AsyncIterator[bytes], stop_source: Callable[[], None]) -> None:
+        self.first = first
+        self._rest = rest
+        self._stop_source = stop_source
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self.first
+        try:
+            async for chunk in self._rest:
+                yield chunk
+        except SourceError as exc:
+            raise exc.error from None
+
+    async def aclose(self) -> None:
+        self._stop_source()
+        aclose = getattr(self._rest, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -176,6 +176,8 @@ class Connection(asyncio.Protocol):
     async def send(
         self, method: str, host: str, target: str, headers: list[tuple[str, str]], body: bytes | AsyncIterator[bytes]
     ) -> Response:
+        """Send a request; returns once the response's head is in, while a streamed body may still be
+        going out (full duplex: a peer that answers as it reads is read from while we send)."""
         assert self.transport is not None
         response = Response(self)
         self._response = response
@@ -184,26 +186,37 @@ class Connection(asyncio.Protocol):
         if isinstance(body, bytes):
             lines.append(f"Content-Length: {len(body)}")
             head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-            if len(body) <= COALESCE_MAX:
-                self._write([head + body])
-            else:
-                self._write([head, body])
-            await self._drain()
+            # Not drained before the answer is awaited: the transport owns the bytes, and the reply
+            # is read while they go out.
+            self._write([head + body] if len(body) <= COALESCE_MAX else [head, body])
+            response.body_sent = True
         else:
             lines.append("Transfer-Encoding: chunked")
             self._write([("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")])
+            response.sender = asyncio.ensure_future(self._send_chunks(body, response))
+        await response.headers_done.wait()
+        if response.status == 0:
+            error = response.send_error or response.error
+            if response.sender is not None and not response.sender.done():
+                response.sender.cancel()
+            raise error if error is not None else ReadError("no response")
+        return response
+
+    async def _send_chunks(self, body: AsyncIterator[bytes], response: Response) -> None:
+        """The chunked request body, sent beside the reading of the response; paced by the socket."""
+        try:
             async for chunk in body:
                 if chunk:
                     await self._drain()
                     if not self._write([b"%x\r\n" % len(chunk), chunk, b"\r\n"]):
-                        break  # answered early: the rest of the body is not wanted
-            else:
-                self._write([b"0\r\n\r\n"])
+                        return  # answered early: the rest of the body is not wanted
+            self._write([b"0\r\n\r\n"])
+            response.body_sent = True
             await self._drain()
-        await response.headers_done.wait()
-        if response.error is not None and response.status == 0:
-            raise response.error
-        return response
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            response.fail_send(exc)
 
     def _answered(self) -> bool:
         return self._response is None or self._response.status != 0
@@ -241,6 +254,10 @@ class Response:
         self._wakeup = asyncio.Event()
         self._released = False
         self.pool: Pool | None = None
+        # A streamed request body goes out in its own task, beside the reading of this response.
+        self.sender: asyncio.Future[None] | None = None
+        self.body_sent = False
+        self.send_error: BaseException | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -264,6 +281,12 @@ class Response:
             self._conn.transport.pause_reading()
         self._wakeup.set()
 
+    def fail_send(self, error: BaseException) -> None:
+        """The request body could not be produced or sent: cut the connection, so that the peer sees
+        an incomplete request and this response ends with `error`."""
+        self.send_error = error
+        self._conn.close()
+
     def finish(self, error: HTTPError | None) -> None:
         self._done = True
         self.error = error
@@ -280,6 +303,8 @@ class Response:
                         self._conn.transport.resume_reading()
                     yield chunk
                 if self._done:
+                    if self.send_error is not None:
+                        raise self.send_error
                     if self.error is not None:
                         raise self.error
                     return
@@ -296,7 +321,9 @@ class Response:
         if self._released:
             return
         self._released = True
-        reusable = self._done and self.error is None and self.reusable and not self._conn.closed
+        if self.sender is not None and not self.sender.done():
+            self.sender.cancel()  # answered before the whole body was taken: the rest is not wanted
+        reusable = self._done and self.error is None and self.reusable and not self._conn.closed and self.body_sent
         if self.pool is not None:
             self.pool.release(self._conn, reusable)
         elif not reusable:

@@ -87,6 +87,17 @@ class OutboundClient:
             raise TransientError(exc) from exc
         return Reply(resp.status, resp.headers, body)
 
+    async def open_put(self, url: str, content: AsyncIterator[bytes], headers: dict[str, str]) -> _http11.Response:
+        """PUT a chunked body; returns at the reply's head while the body may still be going out (the
+        reply is read with `read_stream`, or `release`d). Full duplex: a next stage that streams its
+        answer back as it reads is read from meanwhile, so neither side waits for the other."""
+        try:
+            return await self._get().request("PUT", url, headers, content)
+        except _http11.InvalidURLError as exc:
+            raise ProtocolError(f"Direct put to {url!r} failed: {exc}", status_code=500) from exc
+        except _TRANSIENT_ERRORS as exc:
+            raise TransientError(exc) from exc
+
     async def open_stream(self, url: str) -> _http11.Response:
         """GET with the body left to read (`read_stream`, or `release`)."""
         try:

@@ -22,6 +22,7 @@ from .pipe import Pipe, PipeReader, pump
 from .request import Request
 from .stats import ServerStats
 from .workers import WorkerPool
+from .yields import YieldPipe
 
 # Worker threads for sync transforms: enough that blocking transforms (I/O, sleeps) do not queue
 # behind each other under AIS's concurrency; threads are started only when needed.
@@ -75,7 +76,7 @@ class TransformRunner:
             out = await self.workers.run(server.transform, data, path, etl_args)
         return as_bytes(out, "transform()")
 
-    def produce(self, open_reader: Callable[[], BinaryIO], path: str, etl_args: str, out: Pipe) -> None:
+    def produce(self, open_reader: Callable[[], BinaryIO], path: str, etl_args: str, out: YieldPipe) -> None:
         """Worker thread: run transform_stream over a fresh reader, feeding `out` until it ends."""
         try:
             reader = open_reader()
@@ -85,9 +86,7 @@ class TransformRunner:
         chunks: Iterator[bytes] | None = None
         try:
             chunks = self.server.transform_stream(reader, path, etl_args)
-            for chunk in chunks:
-                if chunk:
-                    out.put_blocking(as_bytes(chunk, "transform_stream()"))
+            out.feed(chunks)
         except BaseException as exc:
             out.finish_blocking(exc)
         else:
@@ -98,9 +97,9 @@ class TransformRunner:
                 close()
             reader.close()
 
-    def start_stream(self, opener: Callable[[], BinaryIO], path: str, etl_args: str) -> Pipe:
-        """Start transform_stream in a worker thread; its output arrives on the returned pipe."""
-        out = Pipe(asyncio.get_running_loop())
+    def start_stream(self, opener: Callable[[], BinaryIO], path: str, etl_args: str) -> YieldPipe:
+        """Start transform_stream in a worker thread; its output arrives on the returned pipe, coalesced."""
+        out = YieldPipe(asyncio.get_running_loop())
         self.workers.start_soon(self.produce, opener, path, etl_args, out)
         return out
 
