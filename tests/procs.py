@@ -87,4 +87,3 @@ def uvicorn_subprocess(
         drainer.join(5)
         if proc.stderr is not None:
             proc.stderr.close()
-

@@ -15,7 +15,6 @@ compression, timeouts (the AIS target's obj_timeout bounds the whole chain, prot
 from __future__ import annotations
 
 import asyncio
-import collections
 import socket
 import ssl
 import time
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 import httptools
 
 from ..wire.safety import control_character, host_header
+from .http11_response import Response
 
 # Request bodies up to this size go out in the same write as the head (one TCP segment or a few).
 COALESCE_MAX = 64 * 1024
@@ -176,18 +176,16 @@ class Connection(asyncio.Protocol):
     async def send(
         self, method: str, host: str, target: str, headers: list[tuple[str, str]], body: bytes | AsyncIterator[bytes]
     ) -> Response:
-        """Send a request; returns once the response's head is in, while a streamed body may still be
-        going out (full duplex: a peer that answers as it reads is read from while we send)."""
+        """Returns at the response's head; a streamed body may still be going out (full duplex)."""
         assert self.transport is not None
-        response = Response(self)
+        response = Response(self, READ_HIGH_WATER)
         self._response = response
         lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
         lines += [f"{name}: {value}" for name, value in headers]
         if isinstance(body, bytes):
             lines.append(f"Content-Length: {len(body)}")
             head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-            # Not drained before the answer is awaited: the transport owns the bytes, and the reply
-            # is read while they go out.
+            # Not drained before the answer: the transport owns the bytes; the reply is read meanwhile.
             self._write([head + body] if len(body) <= COALESCE_MAX else [head, body])
             response.body_sent = True
         else:
@@ -236,98 +234,6 @@ class Connection(asyncio.Protocol):
             await self._can_write.wait()
         if self.closed and not self._answered():
             raise WriteError(str(self._error) if self._error else "connection closed while sending")
-
-
-class Response:
-    """Status and headers at once; the body read whole (`read`) or in chunks (`iter_chunks`)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self.status = 0
-        self.raw_headers: list[tuple[str, str]] = []
-        self.headers_done = asyncio.Event()
-        self.reusable = False
-        self.error: HTTPError | None = None
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._buffered = 0
-        self._done = False
-        self._wakeup = asyncio.Event()
-        self._released = False
-        self.pool: Pool | None = None
-        # A streamed request body goes out in its own task, beside the reading of this response.
-        self.sender: asyncio.Future[None] | None = None
-        self.body_sent = False
-        self.send_error: BaseException | None = None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return dict(self.raw_headers)
-
-    @property
-    def close_delimited(self) -> bool:
-        names = {name for name, _ in self.raw_headers}
-        return "content-length" not in names and "transfer-encoding" not in names and self.status not in (204, 304)
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.raw_headers:
-            if key == name:
-                return value
-        return None
-
-    def feed(self, data: bytes) -> None:
-        self._chunks.append(data)
-        self._buffered += len(data)
-        if self._buffered > READ_HIGH_WATER and self._conn.transport is not None:
-            self._conn.transport.pause_reading()
-        self._wakeup.set()
-
-    def fail_send(self, error: BaseException) -> None:
-        """The request body could not be produced or sent: cut the connection, so that the peer sees
-        an incomplete request and this response ends with `error`."""
-        self.send_error = error
-        self._conn.close()
-
-    def finish(self, error: HTTPError | None) -> None:
-        self._done = True
-        self.error = error
-        self.headers_done.set()
-        self._wakeup.set()
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        try:
-            while True:
-                while self._chunks:
-                    chunk = self._chunks.popleft()
-                    self._buffered -= len(chunk)
-                    if self._buffered <= READ_HIGH_WATER // 2 and self._conn.transport is not None and not self._done:
-                        self._conn.transport.resume_reading()
-                    yield chunk
-                if self._done:
-                    if self.send_error is not None:
-                        raise self.send_error
-                    if self.error is not None:
-                        raise self.error
-                    return
-                self._wakeup.clear()
-                await self._wakeup.wait()
-        finally:
-            self.release()
-
-    async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.iter_chunks()])
-
-    def release(self) -> None:
-        """Give the connection back (or close it if the response was not read to its end)."""
-        if self._released:
-            return
-        self._released = True
-        if self.sender is not None and not self.sender.done():
-            self.sender.cancel()  # answered before the whole body was taken: the rest is not wanted
-        reusable = self._done and self.error is None and self.reusable and not self._conn.closed and self.body_sent
-        if self.pool is not None:
-            self.pool.release(self._conn, reusable)
-        elif not reusable:
-            self._conn.close()
 
 
 class Pool:

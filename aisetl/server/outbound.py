@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from .._exceptions import ConfigError, ProtocolError
 from ..wire import Settings
 from . import http11 as _http11
+from .http11_response import Response
 
 # Failures that leave no response behind: safe to retry against a replayable source (3.6).
 _TRANSIENT_ERRORS = (_http11.ConnectError, _http11.ReadError, _http11.WriteError, OSError)
@@ -87,7 +88,7 @@ class OutboundClient:
             raise TransientError(exc) from exc
         return Reply(resp.status, resp.headers, body)
 
-    async def open_put(self, url: str, content: AsyncIterator[bytes], headers: dict[str, str]) -> _http11.Response:
+    async def open_put(self, url: str, content: AsyncIterator[bytes], headers: dict[str, str]) -> Response:
         """PUT a chunked body; returns at the reply's head while the body may still be going out (the
         reply is read with `read_stream`, or `release`d). Full duplex: a next stage that streams its
         answer back as it reads is read from meanwhile, so neither side waits for the other."""
@@ -98,7 +99,7 @@ class OutboundClient:
         except _TRANSIENT_ERRORS as exc:
             raise TransientError(exc) from exc
 
-    async def open_stream(self, url: str) -> _http11.Response:
+    async def open_stream(self, url: str) -> Response:
         """GET with the body left to read (`read_stream`, or `release`)."""
         try:
             return await self._get().request("GET", url, {})
@@ -107,7 +108,7 @@ class OutboundClient:
         except _TRANSIENT_ERRORS as exc:
             raise TransientError(exc) from exc
 
-    async def read_stream(self, resp: _http11.Response) -> AsyncIterator[bytes]:
+    async def read_stream(self, resp: Response) -> AsyncIterator[bytes]:
         """The body of an `open_stream` response; a transport failure mid-body is a TransientError."""
         try:
             async for chunk in resp.iter_chunks():
