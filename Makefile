@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Two cores on the project's machines: two test processes.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test lint typecheck pytest bench clean lab test-browser
+.PHONY: install demo test test-image lint typecheck pytest bench clean lab test-browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ pytest: install
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 test: lint typecheck pytest
+
+# Build real images from exported contexts and run them (tests/image). Starts dockerd when it is not
+# running (installing docker.io from Debian if needed) and makes the python:X.Y-slim base image locally
+# when it is missing (no registry is reachable; cached afterwards). Without an engine the tests skip
+# with the reason and this target fails.
+test-image: install
+	scripts/docker-up.sh && scripts/base-image.sh || echo "test-image: no container engine or base image (see above)"
+	AISETL_REQUIRE_ENGINE=1 $(BIN)/pytest tests/image -n 0 -q
 
 # wrk (load), nginx (stand-in AIS target and direct-put destination) and curl come from Debian.
 bench: install

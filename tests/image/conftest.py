@@ -1,0 +1,33 @@
+"""The image tests need a running container engine and the base image (`make test-image` provides both).
+
+Without an engine they skip with the reason; with AISETL_REQUIRE_ENGINE=1 (set by `make test-image`,
+hence CI) a skip for that reason fails the run: an image that was never built is not a pass.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import pytest
+
+from tests.image.containers import engine_problem, image_exists
+
+_missing: list[str] = []
+BASE_IMAGE = f"python:{'.'.join(platform.python_version_tuple()[:2])}-slim"
+
+
+@pytest.fixture(scope="session")
+def engine() -> None:
+    problem = engine_problem()
+    if problem is None and not image_exists(BASE_IMAGE):
+        problem = f"the base image {BASE_IMAGE} is missing (no registry here): run scripts/base-image.sh"
+    if problem is not None:
+        _missing.append(problem)
+        pytest.skip(f"no container engine: {problem}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _missing and os.environ.get("AISETL_REQUIRE_ENGINE") == "1":
+        print(f"\nFAILED: the image tests could not run and AISETL_REQUIRE_ENGINE=1: {_missing[0]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

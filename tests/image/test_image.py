@@ -1,0 +1,89 @@
+"""Built images, run as AIS runs them: healthy by their own HEALTHCHECK, byte-exact against the same server
+in this process on every comm type, conformant (`aisetl check`), non-root, with the open-file limit raised.
+
+Run by `make test-image` (not by `make test`: it needs a container engine and takes minutes).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from aisetl import LocalTarget
+from tests.image import transforms
+from tests.image.containers import docker, image_exists, running
+from tests.stubs import free_port
+
+pytestmark = [pytest.mark.timeout(900), pytest.mark.usefixtures("engine")]
+SERVERS = {"buffered": transforms.buffered, "streaming": transforms.streaming}
+# Sizes around the streaming thresholds (objects of known size up to 4 MiB are read whole).
+CORPUS = {
+    "b/empty": b"",
+    "b/one": b"a",
+    "b/text.txt": b"Hello, World\n" * 10,
+    "b/dir/bin": bytes(range(256)) * 400,
+    "b/big": os.urandom(5 * 1024 * 1024 + 7),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def built(request: pytest.FixtureRequest) -> Iterator[tuple[type, str]]:
+    """The server's image, built by its own build(); removed (and checked gone) afterwards."""
+    cls = SERVERS[request.param]
+    name = f"localhost/aisetl-test/{cls.etl_name}:{secrets.token_hex(4)}"
+    image = cls.build(name, workers=2, tool=os.environ.get("AISETL_DOCKER", "/usr/bin/docker"), progress=False)
+    assert image.name == name and image.id.startswith("sha256:")
+    yield cls, name
+    docker("rmi", "-f", name)
+    assert not image_exists(name)
+
+
+def test_the_container_is_healthy_non_root_and_has_the_open_file_limit_raised(built):
+    _, image = built
+    # A low soft limit from the engine: the entrypoint must raise it to the hard one.
+    with running(image, {"AIS_TARGET_URL": "http://127.0.0.1:9/v1/etl/_object/e/s"}, ["--ulimit", "nofile=1024:65536"]) as c:
+        c.wait_healthy()
+        status = c.exec("cat", "/proc/1/status")
+        uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
+        assert uid != "0"
+        limits = c.exec("cat", "/proc/1/limits")
+        soft, hard = next(line.split()[3:5] for line in limits.splitlines() if line.startswith("Max open files"))
+        assert (soft, hard) == ("65536", "65536")
+
+
+@pytest.mark.parametrize("comm", ["hpush", "hpull", "ws"])
+def test_the_container_answers_byte_for_byte_like_the_server_in_this_process(built, comm):
+    cls, image = built
+    with LocalTarget() as tgt:
+        for name, data in CORPUS.items():
+            tgt.put(name, data)
+        with cls.serve(target=tgt, name="in-process") as local:
+            expected = {name: tgt.get(name, etl=local, comm=comm, fqn=False) for name in CORPUS}
+        with running(image, {"AIS_TARGET_URL": tgt.ais_target_url(cls.etl_name)}) as c:
+            c.wait_healthy()
+            got = {name: tgt.get(name, etl=c.url, comm=comm, fqn=False) for name in CORPUS}
+    assert got.keys() == expected.keys()
+    for name in CORPUS:
+        assert got[name] == expected[name], f"{name} over {comm}"
+    assert expected["b/one"] != b"a"  # the transform ran
+
+
+def test_aisetl_check_passes_against_the_container(built):
+    _, image = built
+    port = free_port()
+    target_url = f"http://127.0.0.1:{port}/v1/etl/_object/checked-etl/aisetl-check"
+    with running(image, {"AIS_TARGET_URL": target_url}) as c:
+        c.wait_healthy()
+        result = subprocess.run(
+            [sys.executable, "-m", "aisetl", "check", c.url, "--target-port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ", 0 failed, 0 skipped" in result.stdout
