@@ -13,6 +13,7 @@ from ._exceptions import (
     ETLCallError as ETLCallError,
     ETLError as ETLError,
     ExportError as ExportError,
+    ImageNameError as ImageNameError,
     ProtocolError as ProtocolError,
     TargetError as TargetError,
 )
@@ -23,15 +24,20 @@ from .api.fastapi_server import FastAPIServer as FastAPIServer
 from .local.job import Job as Job, JobReport as JobReport
 from .local.target import LocalTarget as LocalTarget
 from .notebook.serve import ServerHandle as ServerHandle
-from .ship import export as _register_shipping  # noqa: F401 -- registers .export(), .build(), .deploy()
+
+# Importing these registers .export(), .build() and .deploy() on the server classes.
+from .ship import deploy as _deploy, export as _export, image as _image  # noqa: F401
+from .ship.engine import BuiltImage as BuiltImage
 
 __all__ = [
+    "BuiltImage",
     "ConfigError",
     "DirectPutError",
     "ETLCallError",
     "ETLError",
     "ETLServer",
     "ExportError",
+    "ImageNameError",
     "FastAPIServer",
     "FunctionETL",
     "Job",

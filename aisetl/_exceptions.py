@@ -9,7 +9,8 @@
     ├── ETLCallError      a transform failed, seen from the caller: the ETL server answered an error or could
     │                     not be reached (LocalTarget.get, jobs, ServerHandle helpers; .status)
     └── ExportError       shipping: no container engine, a failed build, no aistore SDK for deploy
-                          (also a RuntimeError)
+        │                 (also a RuntimeError)
+        └── ImageNameError  an image name a cluster cannot pull (bare, or :latest); also a ValueError
 
 The server turns the first four into a reply in one place (`aisetl.server.errors`). A transform's own
 exception inside the server becomes a 500 whose body names it; a caller sees it as an `ETLCallError`.
@@ -76,3 +77,7 @@ class ETLCallError(ETLError):
 
 class ExportError(ETLError, RuntimeError):
     """Shipping failed: no container engine, the build or deploy failed, or a tool it needs is missing."""
+
+
+class ImageNameError(ExportError, ValueError):
+    """An image name AIS's pods could not pull reliably: no registry, or no tag / `latest` (see ship.names)."""

@@ -208,9 +208,12 @@ class Checker:
         return self.results
 
 
-def run_checks(url: str, target_port: int | None = None, say: Callable[[str], None] = print) -> int:
-    """Check the server at `url`; prints one line per expectation; returns the exit status."""
-    with LocalTarget(port=target_port or 0, secret=CHECK_SECRET) as target:
+def run_checks(
+    url: str, target_port: int | None = None, say: Callable[[str], None] = print, target_dir: str | None = None
+) -> int:
+    """Check the server at `url`; prints one line per expectation; returns the exit status. `target_dir`
+    holds the stand-in target's objects (a container given that folder at the same path can read them)."""
+    with LocalTarget(target_dir, port=target_port or 0, secret=CHECK_SECRET) as target:
         if target_port:
             say(f"stand-in target: AIS_TARGET_URL={target.ais_target_url(CHECK_ETL)}")
         results = Checker(url, target, hpull=bool(target_port)).run()

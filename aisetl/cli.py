@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
+import signal
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +18,7 @@ from .ship.export import COMMS
 # `aisetl serve` with several workers hands uvicorn an import string; this variable tells the
 # factory below which MODULE:NAME each worker process loads.
 _TARGET_ENV = "AISETL_SERVE_TARGET"
+_FAILED_ENV = "AISETL_SERVE_FAILED"  # where a worker that cannot load the app writes why
 
 
 def load_app(spec: str) -> Any:
@@ -33,7 +38,35 @@ def load_app(spec: str) -> Any:
 
 
 def app_factory() -> Any:
-    return load_app(os.environ[_TARGET_ENV])
+    """Each worker's app. A worker that cannot make it (an import error, a failing setup hook) would be
+    restarted by uvicorn's supervisor forever: it stops the supervisor instead, and says why."""
+    try:
+        return load_app(os.environ[_TARGET_ENV])
+    except BaseException as exc:
+        message = exc.code if isinstance(exc, SystemExit) else "".join(traceback.format_exception(exc))
+        failure_file = os.environ.get(_FAILED_ENV)
+        if failure_file:
+            with open(failure_file, "a") as f:
+                f.write(f"{message}\n")
+        os.kill(os.getppid(), signal.SIGTERM)
+        raise
+
+
+def serve_workers(target: str, options: dict[str, Any]) -> int:
+    """uvicorn with several worker processes; exit status 1 with the error when a worker cannot start."""
+    import uvicorn
+
+    with tempfile.TemporaryDirectory(prefix="aisetl-serve-") as tmp:
+        failure_file = os.path.join(tmp, "failed")
+        os.environ[_TARGET_ENV] = target
+        os.environ[_FAILED_ENV] = failure_file
+        uvicorn.run("aisetl.cli:app_factory", factory=True, **options)
+        if os.path.exists(failure_file):
+            with open(failure_file) as f:
+                first = f.read().strip().split("\n\n")[0]
+            print(f"aisetl serve: a worker could not load {target}; stopped:\n{first}", file=sys.stderr)
+            return 1
+    return 0
 
 
 def load_class(spec: str) -> type:
@@ -64,15 +97,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     export.add_argument("--name")
     export.add_argument("--comm", choices=COMMS, default="hpush")
     export.add_argument("--workers", type=int, default=4)
-    export.add_argument("--python", default="3.11")
+    export.add_argument("--python", help="the image's Python major.minor (default: this one's)")
     export.add_argument("--no-direct-put", action="store_true")
     export.add_argument("--direct-fqn", action="store_true")
     export.add_argument("--init-timeout", default="5m")
     export.add_argument("--obj-timeout", default="45s")
     export.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    export.add_argument("--os-package", action="append", default=[], help="a Debian package to install")
+    export.add_argument("--resources", help='the pods\' requests/limits as JSON: {"requests": {"cpu": "1"}}')
+    export.add_argument("--file-group", type=int, help="with --direct-fqn: the group owning AIS's object files")
+    export.add_argument("--ca-bundle", help="a PEM file the image trusts (pip behind a TLS-re-signing proxy)")
+    export.add_argument("--force", action="store_true", help="take an image name a cluster cannot pull")
 
     check = commands.add_parser("check", help="check a running ETL server against the AIS contract")
     check.add_argument("url")
+    check.add_argument(
+        "--target-dir",
+        help="keep the stand-in target's objects in this folder (mount it at the same path in a container "
+        "to check file-path mode)",
+    )
     check.add_argument(
         "--target-port",
         type=int,
@@ -97,8 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         options = uvicorn_options(host=args.host, port=args.port, workers=args.workers)
         if args.workers > 1:
-            os.environ[_TARGET_ENV] = args.target
-            uvicorn.run("aisetl.cli:app_factory", factory=True, **options)
+            return serve_workers(args.target, options)
         else:
             uvicorn.run(load_app(args.target), **options)
         return 0
@@ -119,13 +161,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             obj_timeout=args.obj_timeout,
             env=env,
             name=args.name,
+            os_packages=args.os_package,
+            resources=json.loads(args.resources) if args.resources else None,
+            file_group=args.file_group,
+            ca_bundle=args.ca_bundle,
+            force=args.force,
         )
         print(f"build context written to {out}")
         return 0
     if args.command == "check":
         from .check import run_checks
 
-        return run_checks(args.url, args.target_port)
+        return run_checks(args.url, args.target_port, target_dir=args.target_dir)
     return 2  # argparse refuses unknown commands before this
 
 

@@ -68,13 +68,13 @@ def container_command(ctx: Path, bin_dir: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    """shipped.Digest exported, and a fresh virtual environment built from its requirements.txt."""
+    """shipped.Digest exported, and a fresh virtual environment built from its requirements.lock."""
     base = tmp_path_factory.mktemp("ship")
     ctx = shipped.Digest.export(base / "ctx", image="registry.example.org/etl/digest:0.1", workers=2)
     env_dir = base / "venv"
     venv.create(env_dir, with_pip=True)
     pip = subprocess.run(
-        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "-r", "requirements.txt"],
+        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "-r", "requirements.lock"],
         cwd=ctx,
         capture_output=True,
         text=True,
@@ -93,6 +93,7 @@ def test_the_context_has_readable_source_and_the_files_ais_needs(exported):
         "README.md",
         "etl_spec.yaml",
         "init.json",
+        "requirements.lock",
         "requirements.txt",
         "transform.py",
         "wheels",
@@ -106,15 +107,15 @@ def test_the_context_has_readable_source_and_the_files_ais_needs(exported):
     assert requirements[0].startswith("./wheels/aisetl-") and requirements[0].endswith(".whl")
     docker = (ctx / "Dockerfile").read_text()
     for needle in (
-        "FROM python:3.11-slim",
-        "COPY requirements.txt",
-        "USER etl",
+        f"FROM python:{sys.version_info.major}.{sys.version_info.minor}-slim",
+        "COPY requirements.lock",
+        "USER 10001:10001",
         "EXPOSE 8000",
         "HEALTHCHECK",
         "ulimit -n",
     ):
         assert needle in docker
-    assert docker.index("COPY requirements.txt") < docker.index("COPY . ./")  # the layer cache
+    assert docker.index("COPY requirements.lock") < docker.index("COPY . ./")  # the layer cache
     assert "--workers 2" in docker
     readme = (ctx / "README.md").read_text()
     assert "docker build -t registry.example.org/etl/digest:0.1 ." in readme and "ais etl init spec" in readme

@@ -132,21 +132,24 @@ class ETLServer:
     def export(cls, dest: str | os.PathLike[str], **options: Any) -> Path:
         """Write a container build context for this server to `dest` (Dockerfile, source, pinned
         requirements, init.json, etl_spec.yaml, README). Options: image, comm, workers, python,
-        direct_put, direct_fqn, init_timeout, obj_timeout, env, name; see aisetl.ship.export."""
+        direct_put, direct_fqn, init_timeout, obj_timeout, env, name, os_packages, resources, file_group,
+        ca_bundle, force; see aisetl.ship.export.export."""
         path: Path = features.call("export", cls, dest, **options)
         return path
 
     @classmethod
-    def build(cls, tag: str, **options: Any) -> str:
-        """Build the container image `tag` with docker, podman or buildah (the first found)."""
-        image: str = features.call("build", cls, tag, **options)
-        return image
+    def build(cls, image: str | None = None, **options: Any) -> Any:
+        """Build this server's container image with docker, podman or buildah; returns a BuiltImage (.name,
+        .id). The log streams into the cell. Options: tool, ca_bundle, progress, network, force and
+        export's; see aisetl.ship.image.build."""
+        return features.call("build", cls, image, **options)
 
     @classmethod
-    def deploy(cls, endpoint: str, image: str, **options: Any) -> str:
-        """Initialize this ETL on the AIS cluster at `endpoint` through the aistore SDK's Etl.init."""
-        name: str = features.call("deploy", cls, endpoint, image, **options)
-        return name
+    def deploy(cls, client_or_url: Any, image: Any, **options: Any) -> str:
+        """Initialise this ETL on the AIS cluster of `client_or_url` (an aistore Client or the proxy URL)
+        through the aistore SDK; `image` is a name or a BuiltImage. See aisetl.ship.deploy.deploy."""
+        answer: str = features.call("deploy", cls, client_or_url, image, **options)
+        return answer
 
     def __repr__(self) -> str:
         mode = "streaming" if self.use_streaming else "buffered"

@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections import deque
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._exceptions import ContainerEngineError
+from .._exceptions import ExportError
 from .progress import BuildProgress
 
 TOOLS = ("docker", "podman", "buildah")
@@ -56,8 +55,8 @@ def find_tool(tool: str | None = None) -> str:
         if path:
             return path
     if wanted:
-        raise ContainerEngineError(f"container tool {wanted!r} was not found (tool= or ${TOOL_ENV})")
-    raise ContainerEngineError(
+        raise ExportError(f"container tool {wanted!r} was not found (tool= or ${TOOL_ENV})")
+    raise ExportError(
         f"build needs a container engine, and none of {', '.join(TOOLS)} is on PATH: install Docker or "
         "Podman (or pass tool='/path/to/docker'), or build the context of export() elsewhere"
     )
@@ -72,7 +71,7 @@ def check_running(tool: str) -> None:
     )
     if proc.returncode != 0 or not proc.stdout.strip():
         reason = (proc.stderr.strip().splitlines() or ["no answer"])[-1]
-        raise ContainerEngineError(
+        raise ExportError(
             f"the Docker engine is not running ({reason}): start it (`sudo systemctl start docker`, or "
             "`sudo dockerd &` where there is no systemd) and build again"
         )
@@ -89,14 +88,13 @@ def step_of(line: str) -> tuple[int, int, str] | None:
 def build_context(
     context: Path,
     image: str,
-    tool: str | None = None,
+    path: str,
     progress: bool | None = None,
     network: str | None = None,
     on_line: Callable[[str], None] | None = None,
 ) -> BuiltImage:
-    """Build `context` as `image`; raises ContainerEngineError with the end of the log when it fails."""
-    path = find_tool(tool)
-    check_running(path)
+    """Build `context` as `image` with the engine client at `path` (find_tool); raises ExportError with
+    the end of the log when it fails."""
     with tempfile.TemporaryDirectory(prefix="aisetl-iid-") as tmp:
         iidfile = os.path.join(tmp, "iid")
         command = [path, "bud" if Path(path).name == "buildah" else "build", "--iidfile", iidfile, "-t", image]
@@ -126,7 +124,7 @@ def build_context(
         image_id = Path(iidfile).read_text().strip() if os.path.exists(iidfile) else ""
     if code != 0 or not image_id:
         shown.failed(seconds, "\n".join(log))
-        raise ContainerEngineError(
+        raise ExportError(
             f"{Path(path).name} build of {image} failed (exit {code}); the end of its log:\n" + "\n".join(tail)
         )
     if ":" not in image_id:
@@ -134,10 +132,3 @@ def build_context(
     built = BuiltImage(image, image_id, path, seconds, "\n".join(log))
     shown.done(built.name, built.id, seconds, built.log)
     return built
-
-
-def remove_image(image: str, tool: str | None = None) -> None:
-    path = find_tool(tool)
-    proc = subprocess.run([path, "rmi", "-f", image], capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        print(f"aisetl: could not remove {image}: {proc.stderr.strip()}", file=sys.stderr)

@@ -1,40 +1,41 @@
-"""Ship a transform: a container build context AIS runs unchanged, the AIS init message, build, deploy.
+"""Ship a transform: a container build context AIS runs unchanged, and the AIS init message.
 
 The context (`export`):
 
-    transform.py      the transform as readable source (see _capture), entry point transform:<Name>
-    requirements.txt  what it imports, pinned to the versions installed here, plus aisetl
-    wheels/           aisetl itself, as a wheel built from this installation (it is not on an index)
-    Dockerfile        python slim, requirements first (layer cache), non-root, EXPOSE 8000, raised open-
-                      file limit, `aisetl serve` = uvicorn on 0.0.0.0:8000 with the AIS flags, HEALTHCHECK
+    transform.py       the transform as readable source (see capture), entry point transform:<Name>
+    requirements.txt   what it imports, pinned to the versions installed here, plus aisetl
+    requirements.lock  every package the image installs, pinned (aisetl's dependencies included)
+    wheels/            aisetl itself, as a wheel built from this installation (it is not on an index)
+    Dockerfile         python:<the kernel's major.minor>-slim, the lock first (layer cache), non-root, EXPOSE
+                       8000, raised open-file limit, `aisetl serve` (uvicorn with the AIS flags), HEALTHCHECK
     .dockerignore
-    init.json         the init message exactly as the aistore SDK's Etl.init sends it (PUT /v1/etl)
-    etl_spec.yaml     the same runtime spec as YAML, for `ais etl init spec`
-    README.md         the commands: docker build and push, ais CLI, Python SDK
+    ca-bundle.crt      with ca_bundle=: trusted in the image (pip behind a TLS-re-signing proxy)
+    init.json          the init message as the aistore SDK's Etl.init sends it (PUT /v1/etl); with
+                       resources=, also the pods' requests and limits
+    etl_spec.yaml      the same runtime spec as YAML, for `ais etl init spec`
+    README.md          how to build, run, test and deploy it
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import importlib.metadata
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
-import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import ExportError
-from .._version import __version__
 from ..api import features
 from ..wire import ENV_DIRECT_FQN
 from .capture import Captured, capture
+from .context import CA_FILE, ImageSpec, context_readme, dockerfile
+from .lock import aisetl_requirements, lock
+from .names import check_image_name, default_image
+from .wheel import build_wheel
 
 COMMS = ("hpush", "hpull", "ws")
 # AIS's rule for ETL names (ext/etl: 6-32 characters, lower-case letters, digits and '-', a letter or
@@ -114,43 +115,6 @@ def transform_source(cls: type) -> tuple[Captured, str]:
     return capture(cls), cls.__name__
 
 
-def build_wheel(dest: Path) -> Path:
-    """A wheel of the running aisetl, written straight from its installed files (no index needed)."""
-    package = Path(__file__).parents[1]  # the aisetl package folder
-    version = __version__
-    try:
-        metadata = importlib.metadata.distribution("aisetl").read_text("METADATA") or ""
-    except importlib.metadata.PackageNotFoundError:
-        metadata = ""
-    if not metadata:
-        metadata = f"Metadata-Version: 2.1\nName: aisetl\nVersion: {version}\n"
-    requires = importlib.metadata.requires("aisetl") or []
-    if "Requires-Dist" not in metadata and requires:
-        metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
-    dist_info = f"aisetl-{version}.dist-info"
-    files: dict[str, bytes] = {}
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".typed"):
-            files[f"aisetl/{path.relative_to(package).as_posix()}"] = path.read_bytes()
-    files[f"{dist_info}/METADATA"] = metadata.encode()
-    files[f"{dist_info}/WHEEL"] = (
-        b"Wheel-Version: 1.0\nGenerator: aisetl-export\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    )
-    files[f"{dist_info}/entry_points.txt"] = b"[console_scripts]\naisetl = aisetl.cli:main\n"
-    record = []
-    for name, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{name},sha256={digest},{len(data)}")
-    record.append(f"{dist_info}/RECORD,,")
-    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    dest.mkdir(parents=True, exist_ok=True)
-    wheel = dest / f"aisetl-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return wheel
-
-
 def requirements(modules: set[str]) -> list[str]:
     """Pinned requirements for the top-level modules a transform imports (stdlib and aisetl excluded)."""
     dists = importlib.metadata.packages_distributions()
@@ -166,66 +130,43 @@ def requirements(modules: set[str]) -> list[str]:
     return sorted(pins, key=str.lower)
 
 
-def dockerfile(python: str, entry: str, workers: int) -> str:
-    return f"""# Built by aisetl export. The AIS runtime contract: port 8000, GET /health, the AIS uvicorn flags.
-FROM python:{python}-slim
-
-WORKDIR /app
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-
-# Requirements first: this layer is cached until they change.
-COPY requirements.txt ./
-COPY wheels/ ./wheels/
-RUN pip install --no-cache-dir -r requirements.txt
-
-COPY . ./
-
-RUN useradd --create-home --uid 10001 etl
-USER etl
-
-EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=5s --start-period=5s \\
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"
-
-# AIS keeps many connections open per target: raise the open-file limit to the hard limit.
-ENTRYPOINT ["sh", "-c", "ulimit -n $(ulimit -Hn) && exec {" ".join(serve_command(entry, workers))}"]
-"""
+_OS_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$")  # Debian package[=version]
+_RESOURCE_KEYS = ("requests", "limits")
 
 
-def serve_command(entry: str, workers: int) -> list[str]:
-    """The container's command, without the shell: what `aisetl serve` runs."""
-    return ["aisetl", "serve", entry, "--host", "0.0.0.0", "--port", "8000", "--workers", str(workers)]
+def _check_options(comm: str, direct_put: bool, workers: int, os_packages: Sequence[str]) -> None:
+    if comm not in COMMS:
+        raise ValueError(f"comm must be one of {', '.join(COMMS)} (without '://'), got {comm!r}")
+    if comm == "ws" and not direct_put:
+        raise ValueError("comm='ws' needs direct_put=True: AIS rejects a ws:// ETL without direct put")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if isinstance(os_packages, str):
+        raise TypeError("os_packages takes a list of Debian package names, e.g. ['ffmpeg']")
+    for package in os_packages:
+        if not _OS_PACKAGE.match(package):
+            raise ValueError(f"os_packages: {package!r} is not a Debian package name (or name=version)")
 
 
-def context_readme(name: str, image: str, comm: str, message: dict[str, Any], direct_fqn: bool) -> str:
-    fqn = ", direct_file_access=True" if direct_fqn else ""
-    return f"""# {name}: AIS ETL build context (aisetl export)
+def check_resources(resources: Mapping[str, Mapping[str, str]] | None) -> dict[str, dict[str, str]] | None:
+    """K8s requests/limits for the ETL's pods, e.g. {"requests": {"cpu": "1", "memory": "2Gi"}}."""
+    if resources is None:
+        return None
+    unknown = set(resources) - set(_RESOURCE_KEYS)
+    if unknown or not resources:
+        raise ValueError(
+            f"resources takes 'requests' and/or 'limits' (Kubernetes quantities by resource name, e.g. "
+            f"{{'requests': {{'cpu': '1', 'memory': '2Gi'}}}}), got {sorted(unknown) or 'nothing'}"
+        )
+    return {kind: {str(k): str(v) for k, v in resources[kind].items()} for kind in _RESOURCE_KEYS if kind in resources}
 
-```sh
-docker build -t {image} .
-docker push {image}
-```
 
-Initialize the ETL on a cluster, with the AIS CLI:
-
-```sh
-ais etl init spec --spec etl_spec.yaml
-```
-
-or with the Python SDK (init.json is the exact message it sends):
-
-```python
-from aistore.sdk import Client
-Client("http://<aistore-endpoint>").etl("{name}").init(
-    image="{image}", comm_type="{comm}", init_timeout="{message["init_timeout"]}",
-    obj_timeout="{message["obj_timeout"]}", direct_put={message["support_direct_put"]}{fqn},
-)
-```
-
-Try it without a cluster: `pip install -r requirements.txt && aisetl serve transform:... --port 8000`,
-then `AIS_TARGET_URL` must point at a target (`aisetl check http://127.0.0.1:8000` drives it with a
-local one).
-"""
+def content_tag(folder: Path) -> str:
+    """A tag from the files of the context: it changes whenever the transform, a pin or aisetl does."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def export(
@@ -234,23 +175,28 @@ def export(
     image: str | None = None,
     comm: str = "hpush",
     workers: int = 4,
-    python: str = "3.11",
+    python: str | None = None,
     direct_put: bool = True,
     direct_fqn: bool = False,
     init_timeout: str = "5m",
     obj_timeout: str = "45s",
     env: Mapping[str, object] | None = None,
     name: str | None = None,
+    os_packages: Sequence[str] = (),
+    resources: Mapping[str, Mapping[str, str]] | None = None,
+    file_group: int | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    force: bool = False,
 ) -> Path:
     """Write the build context of `cls` to `dest` (see the module docstring); returns its path."""
-    if comm not in COMMS:
-        raise ValueError(f"comm must be one of {', '.join(COMMS)} (without '://'), got {comm!r}")
-    if comm == "ws" and not direct_put:
-        raise ValueError("comm='ws' needs direct_put=True: AIS rejects a ws:// ETL without direct put")
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    _check_options(comm, direct_put, workers, os_packages)
+    resources = check_resources(resources)
+    python = python or f"{sys.version_info.major}.{sys.version_info.minor}"
+    if image is not None:
+        check_image_name(image, force)
+    if direct_fqn and file_group is None:
+        file_group = 0  # aisnode runs as root in AIS's images: its object files are root:root 0640
     name = validate_name(name or default_name(cls))
-    image = image or f"{name}:latest"
     out = Path(dest)
     out.mkdir(parents=True, exist_ok=True)
     captured, entry_name = transform_source(cls)
@@ -264,69 +210,26 @@ def export(
             shutil.copy2(src, out / src.name)
     captured.modules -= set(local)
     wheel = build_wheel(out / "wheels")
-    reqs = [f"./wheels/{wheel.name}", *requirements(captured.modules)]
-    (out / "requirements.txt").write_text("\n".join(reqs) + "\n")
-    entry = f"transform:{entry_name}"
-    (out / "Dockerfile").write_text(dockerfile(python, entry, workers))
+    direct = requirements(captured.modules)
+    (out / "requirements.txt").write_text("\n".join([f"./wheels/{wheel.name}", *direct]) + "\n")
+    pins = lock([*aisetl_requirements(python), *direct], python)
+    header = (
+        f"# Every package the image installs, pinned to what was installed where it was exported (Python {python}).\n"
+    )
+    (out / "requirements.lock").write_text(header + "\n".join([f"./wheels/{wheel.name}", *pins]) + "\n")
+    if ca_bundle is not None:
+        shutil.copyfile(ca_bundle, out / CA_FILE)
+    spec = ImageSpec(python, f"transform:{entry_name}", workers, tuple(os_packages), file_group, ca_bundle is not None)
+    (out / "Dockerfile").write_text(dockerfile(spec))
     (out / ".dockerignore").write_text("__pycache__/\n*.pyc\n.ipynb_checkpoints/\n")
+    image = image or default_image(name, content_tag(out))
     message = init_message(name, image, comm, init_timeout, obj_timeout, direct_put, direct_fqn, env or {})
+    if resources:
+        message["resources"] = resources
     (out / "init.json").write_text(json.dumps(message, indent=2) + "\n")
     (out / "etl_spec.yaml").write_text(_yaml(message) + "\n")
-    (out / "README.md").write_text(context_readme(name, image, comm, message, direct_fqn))
+    (out / "README.md").write_text(context_readme(name, image, message, direct_fqn, file_group))
     return out
 
 
-CONTAINER_TOOLS = ("docker", "podman", "buildah")
-
-
-def build(cls: type, tag: str, **options: Any) -> str:
-    """Export to a temporary context and build the image `tag` with docker, podman or buildah."""
-    tool = next((t for t in CONTAINER_TOOLS if shutil.which(t)), None)
-    if tool is None:
-        raise ExportError(f"build needs one of {', '.join(CONTAINER_TOOLS)} on PATH; none was found")
-    with tempfile.TemporaryDirectory(prefix="aisetl-build-") as tmp:
-        ctx = export(cls, tmp, image=tag, **options)
-        cmd = [tool, "bud" if tool == "buildah" else "build", "-t", tag, str(ctx)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise ExportError(f"{' '.join(cmd[:4])} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
-    return tag
-
-
-def deploy(
-    cls: type,
-    endpoint: str,
-    image: str,
-    comm: str = "hpush",
-    init_timeout: str = "5m",
-    obj_timeout: str = "45s",
-    direct_put: bool = True,
-    direct_fqn: bool = False,
-    name: str | None = None,
-    env: Mapping[str, object] | None = None,
-) -> str:
-    """Initialize the ETL on a cluster through the aistore SDK's `Etl.init`; returns its answer."""
-    try:
-        from aistore.sdk import Client
-    except ImportError:
-        raise ExportError("deploy needs the aistore SDK: pip install aistore") from None
-    etl_name = validate_name(name or default_name(cls))
-    result: str = (
-        Client(endpoint)
-        .etl(etl_name)
-        .init(
-            image=image,
-            comm_type=comm,
-            init_timeout=init_timeout,
-            obj_timeout=obj_timeout,
-            direct_put=direct_put,
-            direct_file_access=direct_fqn,
-            **{k: str(v) for k, v in (env or {}).items()},
-        )
-    )
-    return result
-
-
 features.provide("export", export)
-features.provide("build", build)
-features.provide("deploy", deploy)

@@ -17,8 +17,8 @@ try:  # packaging is nearly always there (pip, ipykernel, pytest need it); pip c
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 except ImportError:  # pragma: no cover - depends on the environment
-    from pip._vendor.packaging.requirements import InvalidRequirement, Requirement  # type: ignore[no-redef]
-    from pip._vendor.packaging.utils import canonicalize_name  # type: ignore[no-redef]
+    from pip._vendor.packaging.requirements import InvalidRequirement, Requirement  # type: ignore[assignment]
+    from pip._vendor.packaging.utils import canonicalize_name  # type: ignore[assignment]
 
 
 def image_environment(python: str) -> dict[str, str]:

@@ -45,15 +45,19 @@ def built(request: pytest.FixtureRequest) -> Iterator[tuple[type, str]]:
 
 def test_the_container_is_healthy_non_root_and_has_the_open_file_limit_raised(built):
     _, image = built
+    hard = docker("run", "--rm", "--entrypoint", "sh", image, "-c", "ulimit -Hn").stdout.strip()
+    assert int(hard) > 1024
     # A low soft limit from the engine: the entrypoint must raise it to the hard one.
-    with running(image, {"AIS_TARGET_URL": "http://127.0.0.1:9/v1/etl/_object/e/s"}, ["--ulimit", "nofile=1024:65536"]) as c:
+    with running(
+        image, {"AIS_TARGET_URL": "http://127.0.0.1:9/v1/etl/_object/e/s"}, ["--ulimit", f"nofile=1024:{hard}"]
+    ) as c:
         c.wait_healthy()
         status = c.exec("cat", "/proc/1/status")
         uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
         assert uid != "0"
         limits = c.exec("cat", "/proc/1/limits")
-        soft, hard = next(line.split()[3:5] for line in limits.splitlines() if line.startswith("Max open files"))
-        assert (soft, hard) == ("65536", "65536")
+        soft, hard_seen = next(line.split()[3:5] for line in limits.splitlines() if line.startswith("Max open files"))
+        assert (soft, hard_seen) == (hard, hard)
 
 
 @pytest.mark.parametrize("comm", ["hpush", "hpull", "ws"])
@@ -73,14 +77,16 @@ def test_the_container_answers_byte_for_byte_like_the_server_in_this_process(bui
     assert expected["b/one"] != b"a"  # the transform ran
 
 
-def test_aisetl_check_passes_against_the_container(built):
+def test_aisetl_check_passes_against_the_container(built, tmp_path):
     _, image = built
     port = free_port()
     target_url = f"http://127.0.0.1:{port}/v1/etl/_object/checked-etl/aisetl-check"
-    with running(image, {"AIS_TARGET_URL": target_url}) as c:
+    objects = tmp_path / "objects"  # the check's target keeps its objects here; the container sees them
+    objects.mkdir(mode=0o755)
+    with running(image, {"AIS_TARGET_URL": target_url}, ["-v", f"{objects}:{objects}:ro"]) as c:
         c.wait_healthy()
         result = subprocess.run(
-            [sys.executable, "-m", "aisetl", "check", c.url, "--target-port", str(port)],
+            [sys.executable, "-m", "aisetl", "check", c.url, "--target-port", str(port), "--target-dir", str(objects)],
             capture_output=True,
             text=True,
             timeout=300,
