@@ -49,7 +49,7 @@ def test_force_takes_a_local_name(tmp_path):
 def test_the_default_image_name_is_pullable_and_changes_with_the_code(tmp_path, monkeypatch):
     monkeypatch.setenv("AISETL_REGISTRY", "registry.example.org/etl")
 
-    def image_of(cls: type, folder: str) -> str:
+    def image_of(cls: type[aisetl.ETLServer], folder: str) -> str:
         ctx = cls.export(tmp_path / folder, name="shipped-etl")
         return str(json.loads((ctx / "init.json").read_text())["runtime"]["image"])
 
