@@ -145,12 +145,12 @@ def owned_by_another_user(tmp_path: Path) -> Iterator[LocalTarget]:
 
 def test_direct_file_access_reads_0640_files_of_another_user_through_their_group(owned_by_another_user):
     tgt = owned_by_another_user
-    cls = transforms.buffered
+    cls = transforms.file_digest
     names = tgt.list("data")
     image = f"localhost/aisetl-test/fqn:{secrets.token_hex(4)}"
     cls.build(image, tool=DOCKER, direct_fqn=True, file_group=FILES_GID, workers=1, progress=False)
     try:
-        with cls.serve(target=tgt, name="fqn-in-process") as local:
+        with cls.serve(target=tgt, name="fqn-in-process", ETL_DIRECT_FQN="true") as local:
             expected = {(n, c): tgt.get(n, etl=local, comm=c, fqn=True) for n in names for c in ("hpush", "ws")}
         mount = ["-v", f"{tgt.mountpath}:{tgt.mountpath}:ro"]
         env = {"AIS_TARGET_URL": tgt.ais_target_url(cls.etl_name), "ETL_DIRECT_FQN": "true"}

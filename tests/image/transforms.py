@@ -29,3 +29,12 @@ def streaming(reader: BinaryIO, path: str) -> Iterator[bytes]:
         total += len(chunk)
         yield chunk.swapcase()
     yield b"\n" + TAG + str(total).encode() + b" " + path.encode()
+
+
+@aisetl.etl(name="image-file-digest")
+def file_digest(data: bytes | str, path: str) -> bytes:
+    """With direct file access (ETL_DIRECT_FQN) the transform gets the object's file path and reads it."""
+    if isinstance(data, str):
+        with open(data, "rb") as f:
+            data = f.read()
+    return digest_line(data) + path.encode()
