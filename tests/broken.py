@@ -25,3 +25,21 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         {"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]}
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def always_500(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A server that is up but fails every request (a transform that cannot load its model)."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    body = b'{"detail":"model not loaded"}'
+    await send({"type": "http.response.start", "status": 500, "headers": [(b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})

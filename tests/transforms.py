@@ -129,3 +129,15 @@ class StreamRaisesOSError(FastAPIServer):
     def transform_stream(self, reader: BinaryIO, path: str, etl_args: str) -> Iterator[bytes]:
         yield reader.read(10)
         raise ConnectionResetError("the model server went away")
+
+
+class PNGOnly(FastAPIServer):
+    """Refuses anything but a PNG image, and tags the output with etl_args (which it requires)."""
+
+    def transform(self, data: bytes | str, path: str, etl_args: str) -> bytes:
+        assert isinstance(data, bytes)
+        if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise ValueError(f"{path} is not a PNG image")
+        if not etl_args:
+            raise ValueError("etl_args with the output size are required")
+        return etl_args.encode() + b":" + data[::-1]
