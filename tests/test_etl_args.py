@@ -9,7 +9,7 @@ from aistore.sdk.etl.etl_config import ETLConfig
 
 from aisetl import etl
 
-ARGS = {"country": "FR", "size": [256, 256], "label": "café"}
+ARGS: dict[str, object] = {"country": "FR", "size": [256, 256], "label": "café"}
 
 
 def sdk_encoding(args: dict[str, object]) -> str:

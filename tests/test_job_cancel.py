@@ -101,6 +101,8 @@ def test_a_cell_interrupt_in_wait_cancels_the_job():
         time.sleep(0.5)  # into wait(): the interrupt must land there, not in print()
         k.km.interrupt_kernel()
         reply = k.client.get_shell_msg(timeout=60)
+        while reply["parent_header"].get("msg_id") != msg_id:  # an earlier request's reply
+            reply = k.client.get_shell_msg(timeout=60)
         assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
         state = k.check("r = job.report(); gate.set(); (job.finished, r.state, r.cancelled)").value()
         assert state == "(True, 'cancelled', 20)"

@@ -78,7 +78,7 @@ def test_restart_reconstructs_on_the_same_port():
     assert srv.port == port
     assert srv.put(b"a").content == b"A"
     srv.stop()
-    with pytest.raises(RuntimeError, match="not running"):
+    with pytest.raises(RuntimeError, match=r"is stopped: call \.restart\(\)"):
         srv.put(b"a")
 
 

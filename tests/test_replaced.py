@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
 from aisetl import etl
-from aisetl._kernel import running_servers
+from aisetl.notebook.serve import running_servers
 
 REPLACED = re.escape("replaced by a newer serve() of `shout`; pass name= to keep both")
 
@@ -23,7 +24,8 @@ def test_rerunning_a_cell_replaces_the_server_and_the_old_handle_says_so():
     assert running_servers() == {"shout": new}
     assert new.put(b"hi").content == b"HI!"
     assert (old.state, old.running) == ("replaced", False)
-    for call in (lambda: old.put(b"x"), lambda: old.get("b/o"), lambda: old.ws([b"x"])):
+    calls: list[Callable[[], object]] = [lambda: old.put(b"x"), lambda: old.get("b/o"), lambda: old.ws([b"x"])]
+    for call in calls:
         with pytest.raises(RuntimeError, match=REPLACED):
             call()
     assert "replaced" in repr(old)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import inspect
 import logging
 import os
@@ -16,27 +15,19 @@ from ..server.stats import ServerStats, redact_logs
 from ..wire import DEFAULT_MIME_TYPE, Settings, decode_fqn, read_settings
 from ..wire.safety import redact
 from . import features
-
-# The environment a server is constructed in. A server started inside a notebook kernel gets its own
-# (`serve(**env)`), without touching os.environ, which every other server in the process shares.
-_ENVIRON_OVERRIDE: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
-    "aisetl_environ", default=None
-)
+from .environ import environ_layer
 
 
 @contextlib.contextmanager
 def environ_override(environ: Mapping[str, str]) -> Iterator[None]:
-    """Construct servers inside this block as if `environ` were os.environ."""
-    token = _ENVIRON_OVERRIDE.set(environ)
-    try:
+    """Run the block as if `environ` were the whole of os.environ (a hermetic server, in tests and demos)."""
+    with environ_layer(environ, inherit=False):
         yield
-    finally:
-        _ENVIRON_OVERRIDE.reset(token)
 
 
 def current_environ() -> Mapping[str, str]:
-    override = _ENVIRON_OVERRIDE.get()
-    return os.environ if override is None else override
+    """os.environ as the calling context sees it: a served server's own settings (aisetl.api.environ)."""
+    return os.environ
 
 
 def _raise_open_file_limit() -> None:

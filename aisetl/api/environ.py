@@ -97,7 +97,7 @@ class ContextEnviron(_ProcessEnviron):  # type: ignore[misc]
         if layer is None:
             super().__delitem__(key)
             return
-        self[key]  # noqa: B018 -- KeyError when not set, as os.environ
+        self[key]
         layer.values[key] = None
 
     def __iter__(self) -> Iterator[str]:
@@ -108,11 +108,11 @@ class ContextEnviron(_ProcessEnviron):  # type: ignore[misc]
 
     def __len__(self) -> int:
         layer = _LAYER.get()
-        return super().__len__() if layer is None else len(layer.view())  # type: ignore[no-any-return]
+        return super().__len__() if layer is None else len(layer.view())
 
     def __repr__(self) -> str:
         layer = _LAYER.get()
-        return super().__repr__() if layer is None else f"environ({layer.view()!r})"  # type: ignore[no-any-return]
+        return super().__repr__() if layer is None else f"environ({layer.view()!r})"
 
 
 _popen_init = subprocess.Popen.__init__

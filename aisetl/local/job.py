@@ -10,6 +10,8 @@ id, else the object fails — nothing is reported as done that is not at the des
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import html
 import threading
 import time
@@ -25,8 +27,8 @@ if TYPE_CHECKING:
 
 # How often a displayed job's progress bar refreshes (the server widget's cadence).
 PROGRESS_SECONDS = 0.5
-
-PROGRESS_REFRESH = 0.5
+# How long cancel() waits for the job to stop; it takes milliseconds (in-flight requests are dropped).
+CANCEL_WAIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,11 @@ class ObjectError:
 @dataclass
 class JobReport:
     job_id: str
-    state: str  # running, finished, aborted
+    state: str  # running, finished, aborted (an error without continue_on_error), cancelled
     total: int
     done: int = 0
     failed: int = 0
+    cancelled: int = 0  # objects in flight or not yet sent when the job was cancelled
     bytes_in: int = 0
     bytes_out: int = 0
     seconds: float = 0.0
@@ -61,7 +64,8 @@ class JobReport:
     def summary(self) -> str:
         text = (
             f"job {self.job_id} {self.state}: {self.done}/{self.total} done, {self.failed} failed, "
-            f"{self.bytes_in} bytes in, {self.bytes_out} bytes out, {self.seconds:.2f} s, "
+            + (f"{self.cancelled} cancelled, " if self.state == "cancelled" else "")
+            + f"{self.bytes_in} bytes in, {self.bytes_out} bytes out, {self.seconds:.2f} s, "
             f"{self.objects_per_second:.0f} objects/s, {self.mib_per_second:.1f} MiB/s"
         )
         for e in self.errors[:20]:
@@ -138,6 +142,8 @@ class Job:
         self._lock = threading.Lock()
         self._started = time.perf_counter()
         self._aborted = False
+        self._cancelled = False
+        self._workers: asyncio.Future[list[None]] | None = None
         self._future = store.loop.submit(self._run())
 
     # --- running -----------------------------------------------------------------------------------
@@ -154,7 +160,12 @@ class Job:
                 )
                 comms = [http] * self.num_workers
             try:
-                await asyncio.gather(*(self._worker(queue, c) for c in comms))
+                if not self._cancelled:
+                    self._workers = asyncio.gather(*(self._worker(queue, c) for c in comms))
+                    await self._workers
+            except asyncio.CancelledError:
+                if not self._cancelled:  # not ours: the loop is going away
+                    raise
             finally:
                 for c in comms:
                     if isinstance(c, WSComm):
@@ -162,12 +173,15 @@ class Job:
         finally:
             await client.aclose()
         with self._lock:
-            self._report.state = "aborted" if self._aborted else "finished"
-            self._report.seconds = time.perf_counter() - self._started
+            r = self._report
+            r.state = "cancelled" if self._cancelled else "aborted" if self._aborted else "finished"
+            if self._cancelled:
+                r.cancelled = r.total - r.done - r.failed
+            r.seconds = time.perf_counter() - self._started
 
     async def _worker(self, queue: list[str], comm: HTTPComm | WSComm) -> None:
         loop = asyncio.get_running_loop()
-        while queue and not self._aborted:
+        while queue and not self._aborted and not self._cancelled:
             name = queue.pop()
             bucket, obj = name.split("/", 1)
             dst = f"{self.dst_bucket}/{rename(obj, self.ext)}"
@@ -221,12 +235,43 @@ class Job:
             r = self._report
             seconds = r.seconds if self.finished else time.perf_counter() - self._started
             return JobReport(
-                r.job_id, r.state, r.total, r.done, r.failed, r.bytes_in, r.bytes_out, seconds, list(r.errors)
+                r.job_id,
+                r.state,
+                r.total,
+                r.done,
+                r.failed,
+                r.cancelled,
+                r.bytes_in,
+                r.bytes_out,
+                seconds,
+                list(r.errors),
             )
 
+    def cancel(self) -> None:
+        """Stop the job; returns once it stopped (at once: requests in flight are dropped).
+
+        Objects in flight or not yet sent are reported `cancelled`; objects done stay done. A finished
+        job is left as it is.
+        """
+        if self.finished:
+            return
+        self.target.loop.loop.call_soon_threadsafe(self._cancel_in_loop)
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            self._future.result(CANCEL_WAIT)
+
+    def _cancel_in_loop(self) -> None:
+        self._cancelled = True
+        if self._workers is not None:
+            self._workers.cancel()
+
     def wait(self, timeout: float | None = None) -> JobReport:
-        """Block until the job ends; its report."""
-        self._future.result(timeout)
+        """Block until the job ends; its report. An interrupt (Ctrl-C, a notebook cell's stop button)
+        cancels the job before it is raised."""
+        try:
+            self._future.result(timeout)
+        except KeyboardInterrupt:
+            self.cancel()
+            raise KeyboardInterrupt(self.report().summary().split("\n")[0]) from None
         return self.report()
 
     def __repr__(self) -> str:
@@ -282,5 +327,6 @@ class JobProgress:
     def refresh(self) -> None:
         r = self.job.report()
         self.bar.value = r.done + r.failed
-        self.bar.bar_style = "danger" if r.failed else ("success" if self.job.finished else "info")
+        style = "warning" if r.state == "cancelled" else "success" if self.job.finished else "info"
+        self.bar.bar_style = "danger" if r.failed else style
         self.text.value = self.job._report_html()

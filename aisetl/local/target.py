@@ -8,57 +8,32 @@ which AIS targets use both as the hpull source and as the direct-put destination
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import secrets
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, unquote
 
-from .._exceptions import ETLCallError, ProtocolError
-from ..notebook.serve import ServerHandle
-from ..server.asgi import Receive, Scope, Send, read_body, send_response
+from .._exceptions import ETLCallError
+from ..notebook.serve import EtlArgs, ServerHandle
+from ..notebook.stages import etl_url, etl_urls
 from ..server.files import read_file
 from ..server.thread import LoopThread, ServerThread
-from ..wire import ETL_OBJECT_ROUTE, object_fqn, object_uname, parse_uname, path_escape
+from ..wire import ETL_OBJECT_ROUTE, encode_etl_args, object_fqn, object_uname, path_escape
 from .calls import RETRY_SLEEP, SOFT_RETRIES, HTTPComm, ObjectCall, WSComm, check_comm, http_pool
 from .job import Job, JobSpec
+from .target_app import Delivery, TargetApp, check_name
 
 Stage = ServerHandle | str
+__all__ = ["Delivery", "LocalTarget", "TargetApp", "check_name"]
 
 
-def stage_url(stage: Stage) -> str:
-    """The URL of a pipeline stage: a server handle's, or the string given."""
-    return stage.url if isinstance(stage, ServerHandle) else stage
-
-
-# Bytes per body message when serving an object: large objects are streamed, not loaded whole.
-SERVE_CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One object PUT to this target through the ETL route (a direct put)."""
-
-    name: str
-    size: int
-    query: dict[str, str]
-
-
-def check_name(name: str) -> tuple[str, str]:
-    """Split "bucket/object" and refuse names that could leave the bucket's folder."""
-    bucket, sep, obj = name.partition("/")
-    if not sep or not bucket or not obj:
-        raise ValueError(f"object names are 'bucket/object', got {name!r}")
-    if "\x00" in name or obj.startswith("/") or any(part in (".", "..") for part in obj.split("/")):
-        raise ValueError(f"invalid object name {name!r}: no NUL, no leading '/', no '.' or '..' segments")
-    return bucket, obj
+def _missing(name: str) -> KeyError:
+    bucket = name.partition("/")[0]
+    return KeyError(f"no object {name!r} on this target: tgt.put({name!r}, data) first (tgt.list({bucket!r}) lists it)")
 
 
 class LocalTarget:
@@ -87,6 +62,8 @@ class LocalTarget:
         self._lock = threading.Lock()
         self._thread: ServerThread | None = None
         self._loop: LoopThread | None = None
+        self._jobs: weakref.WeakSet[Job] = weakref.WeakSet()
+        self.closed = False
 
     @classmethod
     def from_dir(cls, path: str | os.PathLike[str]) -> LocalTarget:
@@ -108,11 +85,21 @@ class LocalTarget:
 
     # --- objects -----------------------------------------------------------------------------------
 
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError("this LocalTarget is closed: create a new one (tgt = LocalTarget())")
+
     def fqn(self, name: str) -> str:
+        self._check_open()
         bucket, obj = check_name(name)
         return object_fqn(self.mountpath, bucket, obj)
 
-    def put(self, name: str, data: bytes) -> None:
+    def put(self, name: str, data: bytes | str) -> None:
+        """Store an object (str is stored UTF-8); readers never see half of it."""
+        if isinstance(data, str):
+            data = data.encode()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"an object's data is bytes or str, got {type(data).__name__}")
         path = Path(self.fqn(name))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
@@ -124,7 +111,7 @@ class LocalTarget:
         name: str,
         etl: Stage | None = None,
         comm: str = "hpush",
-        etl_args: str = "",
+        etl_args: EtlArgs = "",
         pipeline: Sequence[Stage] = (),
         fqn: bool = True,
         obj_timeout: float | None = 45.0,
@@ -140,17 +127,23 @@ class LocalTarget:
             try:
                 return read_file(self.fqn(name))
             except FileNotFoundError:
-                raise KeyError(f"no object {name!r} on this target") from None
+                raise _missing(name) from None
         check_comm(comm)
-        stages = [stage_url(p) for p in pipeline]
+        url = etl_url(etl)
+        stages = [etl_url(p, "pipeline stage") for p in pipeline]
         if comm == "hpull" and stages:
             raise ETLCallError(400, "inline transform pipeline not supported for hpull://")
+        if comm == "hpull" and isinstance(etl, ServerHandle) and etl.target is not self:
+            raise ValueError(
+                f"server {etl.name!r} pulls objects from its own target, not from this one: serve it with "
+                "serve(target=this target) to transform this target's objects over hpull"
+            )
         bucket, obj = check_name(name)
         data = None if fqn else self.get(name)
         if data is None and not os.path.isfile(self.fqn(name)):
-            raise KeyError(f"no object {name!r} on this target")
-        call = ObjectCall(bucket, obj, self.fqn(name), data, etl_args, ",".join(stages))
-        return self.loop.run(self._inline(stage_url(etl), comm, call, obj_timeout))
+            raise _missing(name)
+        call = ObjectCall(bucket, obj, self.fqn(name), data, encode_etl_args(etl_args), ",".join(stages))
+        return self.loop.run(self._inline(url, comm, call, obj_timeout))
 
     async def _inline(self, etl_url: str, comm: str, call: ObjectCall, obj_timeout: float | None) -> bytes:
         if comm == "ws":
@@ -179,7 +172,7 @@ class LocalTarget:
         num_workers: int = 4,
         obj_timeout: float | None = 45.0,
         fqn: bool = True,
-        etl_args: str = "",
+        etl_args: EtlArgs = "",
         soft_retries: int = SOFT_RETRIES,
         retry_sleep: float = RETRY_SLEEP,
     ) -> Job:
@@ -190,25 +183,37 @@ class LocalTarget:
         `Job` at once: `job.wait()` blocks and returns the report. `soft_retries` and `retry_sleep`
         are AIS's (10, 1 s growing by 0.5 s); tests may lower them.
         """
-        stages = [etl] if isinstance(etl, (str, ServerHandle)) else list(etl)
+        urls = etl_urls(etl)
+        if not urls:
+            raise ValueError("an offline transform needs at least one ETL server: etl=srv or etl=[srv, ...]")
+        check_comm(comm)
         names = self.list(src_bucket, prefix)
+        if not names:
+            buckets = ", ".join(sorted({n.partition("/")[0] for n in self})) or "none"
+            raise ValueError(
+                f"no objects in bucket {src_bucket!r}"
+                + (f" starting with {prefix!r}" if prefix else "")
+                + f": tgt.put('{src_bucket}/name', data) first; buckets here: {buckets}"
+            )
         spec = JobSpec(
             names=names,
             dst_bucket=dst_bucket,
-            etl_urls=[stage_url(s) for s in stages],
+            etl_urls=urls,
             comm=comm,
             ext=ext,
             continue_on_error=continue_on_error,
             num_workers=num_workers,
             obj_timeout=obj_timeout,
             fqn=fqn,
-            etl_args=etl_args,
+            etl_args=encode_etl_args(etl_args),
             soft_retries=soft_retries,
             retry_sleep=retry_sleep,
         )
-        return Job(self, spec)
+        job = Job(self, spec)
+        self._jobs.add(job)
+        return job
 
-    def _record_delivery(self, d: Delivery) -> None:
+    def record_delivery(self, d: Delivery) -> None:
         with self._lock:
             self.deliveries.append(d)
             self._delivered[(d.query.get("uuid", ""), d.name)] = d.size
@@ -232,7 +237,7 @@ class LocalTarget:
         try:
             os.remove(self.fqn(name))
         except FileNotFoundError:
-            raise KeyError(f"no object {name!r} on this target") from None
+            raise _missing(name) from None
 
     def list(self, bucket: str, prefix: str = "") -> list[str]:
         """Names ("bucket/object") of the bucket's objects starting with `prefix`, sorted."""
@@ -260,6 +265,7 @@ class LocalTarget:
     @property
     def url(self) -> str:
         """The target's base URL (its server starts on first use)."""
+        self._check_open()
         if self._thread is None:
             self._thread = ServerThread(
                 TargetApp(self), port=self.port, name="aisetl-target", log_level="warning"
@@ -279,6 +285,12 @@ class LocalTarget:
         return f"{self.url}{ETL_OBJECT_ROUTE}/{etl_name}/{self.secret}"
 
     def close(self) -> None:
+        """Cancel its running jobs, stop serving, remove a temporary folder; the target is unusable after."""
+        for job in list(self._jobs):
+            job.cancel()
+        for job in list(self._jobs):
+            job.wait(timeout=10)
+        self.closed = True
         if self._loop is not None:
             self._loop.stop()
             self._loop = None
@@ -298,94 +310,3 @@ class LocalTarget:
     def __repr__(self) -> str:
         where = self._thread.url if self._thread is not None else "not serving yet"
         return f"<LocalTarget {self.mountpath!r} {where}>"
-
-
-def _detail(status: int, text: str) -> tuple[int, bytes]:
-    return status, json.dumps({"detail": text}).encode()
-
-
-class TargetApp:
-    """ASGI app of a LocalTarget: the ETL object route, as an AIS target serves it."""
-
-    def __init__(self, target: LocalTarget) -> None:
-        self.target = target
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
-            return
-        try:
-            name = self.route(scope)
-        except ProtocolError as exc:
-            status, body = _detail(exc.status_code, str(exc))
-            await send_response(send, status, body, [(b"content-type", b"application/json")])
-            return
-        method = scope["method"]
-        if method == "PUT":
-            await self.store(name, scope, receive, send)
-        elif method in ("GET", "HEAD"):
-            await self.serve_object(name, method == "HEAD", send)
-        else:
-            status, body = _detail(405, f"method {method} not allowed on the ETL object route")
-            await send_response(send, status, body, [(b"allow", b"GET, HEAD, PUT")])
-
-    def route(self, scope: Scope) -> str:
-        # Split the raw path first: the uname is one escaped segment that may itself hold '/'.
-        raw: str = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
-        prefix = ETL_OBJECT_ROUTE + "/"
-        if not raw.startswith(prefix):
-            raise ProtocolError(
-                f"no route {raw!r}: this target serves {ETL_OBJECT_ROUTE}/<etl>/<secret>/<uname>", status_code=404
-            )
-        parts = raw[len(prefix) :].split("/", 2)
-        if len(parts) != 3 or not parts[2]:
-            raise ProtocolError(f"expected {ETL_OBJECT_ROUTE}/<etl>/<secret>/<uname>, got {raw!r}")
-        if parts[1] != self.target.secret:
-            raise ProtocolError(
-                "wrong ETL secret: an ETL server's AIS_TARGET_URL must come from this target "
-                "(tgt.ais_target_url(name), or serve(target=tgt))",
-                status_code=403,
-            )
-        bucket, obj = parse_uname(unquote(parts[2]))
-        try:
-            check_name(f"{bucket}/{obj}")
-        except ValueError as exc:
-            raise ProtocolError(str(exc)) from None
-        return f"{bucket}/{obj}"
-
-    async def serve_object(self, name: str, head_only: bool, send: Send) -> None:
-        path = self.target.fqn(name)
-        try:
-            f = open(path, "rb")
-        except (FileNotFoundError, IsADirectoryError):
-            status, body = _detail(404, f"object {name!r} does not exist")
-            await send_response(send, status, body, [(b"content-type", b"application/json")])
-            return
-        with f:
-            size = os.fstat(f.fileno()).st_size
-            headers = [(b"content-type", b"application/octet-stream"), (b"content-length", str(size).encode())]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            if head_only:
-                await send({"type": "http.response.body", "body": b""})
-                return
-            loop = asyncio.get_running_loop()
-            while chunk := (
-                f.read(SERVE_CHUNK) if size <= SERVE_CHUNK else await loop.run_in_executor(None, f.read, SERVE_CHUNK)
-            ):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-
-    async def store(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
-        data = await read_body(receive)
-        await asyncio.get_running_loop().run_in_executor(None, self.target.put, name, data)
-        query: dict[str, Any] = dict(parse_qsl(scope["query_string"].decode("latin-1")))
-        self.target._record_delivery(Delivery(name, len(data), query))
-        # 200 with an empty body: what an AIS target answers a direct put with (3.5).
-        await send_response(send, 200, b"", [])

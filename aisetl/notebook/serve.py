@@ -1,12 +1,15 @@
 """An ETL server inside the current process (a Jupyter kernel, a script, a test) and a client to drive it.
 
-`serve()` constructs the server class in its own environment (os.environ plus the overrides given, never
-written back), runs it under uvicorn in a daemon thread, and returns a `ServerHandle`: hpush (`put`),
-hpull (`get`) and WebSocket (`ws`) calls shaped the way AIS makes them, with pipelines for direct put.
+`serve()` runs the server class under uvicorn in a daemon thread and returns a `ServerHandle`: hpush
+(`put`), hpull (`get`) and WebSocket (`ws`) calls shaped the way AIS makes them, with pipelines for
+direct put. The server's settings (`serve(MODEL=...)` and its AIS_TARGET_URL) are an environment layer
+(aisetl.api.environ): the server, its set-up hook, its transform and whatever they call see them in
+os.environ, as in the container; the process environment is never written.
 
 Servers are kept in a registry in this module, keyed by name. A notebook cell that is run again does
 not re-execute this module, so a re-run finds the previous server of the same name, stops it and joins
-its thread before starting the new one (the same port can be bound again at once: SO_REUSEADDR).
+its thread before starting the new one (the same port can be bound again at once: SO_REUSEADDR). The
+old handle is marked replaced, and says so when it is used.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from ..api import features
-from ..api.base import ETLServer, environ_override
+from ..api.base import ETLServer
+from ..api.environ import environ_layer
 from ..server.config import uvicorn_options
 from ..server.thread import ServerThread, http_url
 from ..wire import (
@@ -29,6 +33,7 @@ from ..wire import (
     ETL_OBJECT_ROUTE,
     HEADER_NODE_URL,
     encode_control_message,
+    encode_etl_args,
     object_query,
     object_uname,
     path_escape,
@@ -36,6 +41,7 @@ from ..wire import (
 )
 from .display import ETLResponse, as_etl_response
 from .duplex import duplex_put, known_size
+from .stages import check_target, pipeline_urls, setting_value
 
 if TYPE_CHECKING:
     from .widget import StatusWidget
@@ -54,6 +60,7 @@ class Target(Protocol):
 
 
 Stage = Union["ServerHandle", Target, str]
+EtlArgs = str | Mapping[str, Any] | None
 
 # Bodies up to this size go through httpx in one exchange; larger ones, files and iterables are sent
 # while the reply is read (a streaming server answers as it reads: see duplex.py).
@@ -61,12 +68,6 @@ SMALL_BODY = 1 << 20
 
 _servers: dict[str, ServerHandle] = {}
 _registry_lock = threading.Lock()
-
-
-def _env_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 class ServerHandle:
@@ -89,7 +90,7 @@ class ServerHandle:
         target: Target | str | None,
         host: str,
         port: int,
-        env: Mapping[str, str],
+        env: Mapping[str, str | None],
     ) -> None:
         self.cls = cls
         self.name = name
@@ -101,6 +102,8 @@ class ServerHandle:
         self._thread: ServerThread | None = None
         self._http: httpx.Client | None = None
         self._widget: StatusWidget | None = None
+        self.replaced = False  # a later serve() of the same name took over
+        self.target_url = ""  # the AIS_TARGET_URL it was started with
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -112,16 +115,20 @@ class ServerHandle:
         return self.target.ais_target_url(self.name)
 
     def start(self) -> ServerHandle:
-        environ = {**os.environ, ENV_TARGET_URL: self._target_url(), **self.env}
-        with environ_override(environ):
+        self.target_url = self._target_url()
+        # The layer is set while the server is made and while its thread starts: the thread copies this
+        # context, and its worker threads and tasks copy the thread's.
+        with environ_layer({ENV_TARGET_URL: self.target_url, **self.env}):
             server = self.cls()
-        app = getattr(server, "app", None)
-        if app is None:
-            raise TypeError(f"{self.cls.__name__} has no ASGI app: serve() needs a FastAPIServer subclass")
-        # log_level=None: uvicorn's log levels are process-wide; starting one server must not change the
-        # logging of the others (notebook-kernel-notes, section 2).
-        thread = ServerThread(app, host=self.host, port=self.port, name=self.name, **uvicorn_options(log_level=None))
-        thread.start()
+            app = getattr(server, "app", None)
+            if app is None:
+                raise TypeError(f"{self.cls.__name__} has no ASGI app: serve() needs a FastAPIServer subclass")
+            # log_level=None: uvicorn's log levels are process-wide; starting one server must not change the
+            # logging of the others (notebook-kernel-notes, section 2).
+            options = uvicorn_options(log_level=None)
+            thread = ServerThread(app, host=self.host, port=self.port, name=self.name, **options)
+            thread.start()
+        self.replaced = False
         self.server, self._thread, self.port = server, thread, thread.port
         if self._widget is not None:
             self._widget.attach(self)
@@ -158,6 +165,11 @@ class ServerHandle:
         return self._thread is not None and self._thread.running
 
     @property
+    def state(self) -> str:
+        """running, stopped, or replaced (by a later serve() of the same name)."""
+        return "running" if self.running else "replaced" if self.replaced else "stopped"
+
+    @property
     def url(self) -> str:
         return http_url(self.host, self.port)
 
@@ -178,33 +190,26 @@ class ServerHandle:
             self._http = httpx.Client(base_url=self.url, timeout=None)
         return self._http
 
-    def _check_running(self) -> None:
+    def check_running(self) -> None:
+        """Raise, saying what to do, unless the server is running."""
+        if self.replaced:
+            raise RuntimeError(
+                f"server {self.name!r} was replaced by a newer serve() of `{self.name}`; pass name= to keep both "
+                "(or .restart() this one to take the name back)"
+            )
         if not self.running:
-            raise RuntimeError(f"server {self.name!r} is not running: call .restart() to start it again")
+            raise RuntimeError(f"server {self.name!r} is stopped: call .restart() to start it again")
 
     def pipeline_header(self, pipeline: Sequence[Stage] | Stage | None, path: str) -> str:
         """The `Ais-Node-Url` value for `pipeline`: handles and URLs as given, a LocalTarget as the
         destination of the object under the same name (`tgt.destination(name)` names another)."""
-        if pipeline is None:
-            return ""
-        stages = (
-            [pipeline] if isinstance(pipeline, (str, ServerHandle)) or not isinstance(pipeline, Iterable) else pipeline
-        )
-        urls = []
-        for stage in stages:
-            if isinstance(stage, ServerHandle):
-                urls.append(stage.url)
-            elif isinstance(stage, str):
-                urls.append(stage)
-            else:
-                urls.append(stage.destination(path))
-        return ",".join(urls)
+        return ",".join(pipeline_urls(pipeline, path))
 
     def put(
         self,
         data: bytes | str | BinaryIO | Iterable[bytes] = b"",
         path: str = "obj",
-        etl_args: str = "",
+        etl_args: EtlArgs = "",
         pipeline: Sequence[Stage] | Stage | None = None,
         fqn: str | None = None,
         stream: bool = False,
@@ -217,8 +222,13 @@ class ServerHandle:
         `resp.iter_bytes()` (constant memory) or `resp.read()`. `fqn` sends that file path as `etl_fqn`
         (file-path mode, empty body) instead.
         """
-        self._check_running()
-        params = object_query(etl_args, fqn)
+        self.check_running()
+        if not isinstance(data, (bytes, bytearray, memoryview, str, Iterable)) and not hasattr(data, "read"):
+            raise TypeError(
+                f"data is bytes, str, a binary file or an iterable of bytes, got {type(data).__name__}: "
+                "the object's content, e.g. srv.put(b'...')"
+            )
+        params = object_query(encode_etl_args(etl_args), fqn)
         if fqn is not None:
             data = b""
         headers = {}
@@ -235,13 +245,18 @@ class ServerHandle:
             resp.read()
         return as_etl_response(resp, pipeline=header)
 
-    def get(self, path: str, etl_args: str = "", pipeline: Sequence[Stage] | Stage | None = None) -> ETLResponse:
+    def get(self, path: str, etl_args: EtlArgs = "", pipeline: Sequence[Stage] | Stage | None = None) -> ETLResponse:
         """hpull: `GET /<uname>` for object `path` ("bucket/object"); the server pulls it from its target."""
-        self._check_running()
+        self.check_running()
         bucket, _, obj = path.partition("/")
         if not obj:
             raise ValueError(f"hpull takes an object name 'bucket/object', got {path!r}")
-        params = object_query(etl_args)
+        if self.target_url == NO_TARGET_URL.format(name=self.name):
+            raise ValueError(
+                f"server {self.name!r} has no target to pull {path!r} from: serve it with "
+                "serve(target=LocalTarget()) (or an AIS_TARGET_URL)"
+            )
+        params = object_query(encode_etl_args(etl_args))
         headers = {}
         if header := self.pipeline_header(pipeline, path):
             headers[HEADER_NODE_URL] = header
@@ -251,7 +266,7 @@ class ServerHandle:
     def ws(
         self,
         objects: Iterable[bytes | str],
-        etl_args: str = "",
+        etl_args: EtlArgs = "",
         pipeline: Sequence[Stage] | Stage | None = None,
     ) -> list[bytes | str]:
         """WebSocket: every object sent before the first reply is read, as AIS pipelines them.
@@ -262,18 +277,21 @@ class ServerHandle:
         """
         from websockets.sync.client import connect
 
-        self._check_running()
+        self.check_running()
+        if isinstance(objects, (bytes, bytearray, memoryview, str)) or not isinstance(objects, Iterable):
+            raise TypeError(f"ws() takes a list of objects, e.g. srv.ws([b'...']), got {type(objects).__name__}")
+        args = encode_etl_args(etl_args)
         frames: list[tuple[bytes, bytes | None]] = []
         for i, item in enumerate(objects):
             fqn: str | None = None
             if isinstance(item, str):
                 if self.target is None or isinstance(self.target, str):
-                    raise ValueError(f"object {item!r} by name needs serve(target=LocalTarget(...))")
+                    raise ValueError(f"object {item!r} by name needs a target: serve(target=LocalTarget(...))")
                 fqn, path, content = self.target.fqn(item), item.partition("/")[2], None
             else:
                 path, content = f"obj-{i}", item
             header = self.pipeline_header(pipeline, path)
-            frames.append((encode_control_message(path, fqn, etl_args, header), content))
+            frames.append((encode_control_message(path, fqn, args, header), content))
         with connect(self.ws_url, max_size=None, compression=None, open_timeout=10) as conn:
             for ctrl_frame, content in frames:
                 conn.send(ctrl_frame)
@@ -283,9 +301,17 @@ class ServerHandle:
 
     # --- display -----------------------------------------------------------------------------------
 
+    def check(self, data: bytes | None = None, etl_args: EtlArgs = "") -> Any:
+        """Check this server against the AIS contract, as `aisetl check` does; a report that displays.
+
+        With a LocalTarget as its target, hpull and direct put to a target are checked too (in a scratch
+        bucket, removed afterwards). `data` and `etl_args`: check with a real object and real arguments.
+        """
+        self.check_running()
+        return features.call("check", self, data=data, etl_args=encode_etl_args(etl_args))
+
     def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        text = f"<ServerHandle {self.name!r} {state} at {self.url}, {self.cls.__name__} ({self.mode})"
+        text = f"<ServerHandle {self.name!r} {self.state} at {self.url}, {self.cls.__name__} ({self.mode})"
         if self.server is not None:
             s = self.server.stats
             text += f", {s.objects} objects, {s.errors} errors"
@@ -314,6 +340,7 @@ def _register(handle: ServerHandle) -> None:
         old = _servers.get(handle.name)
         _servers[handle.name] = handle
     if old is not None and old is not handle:
+        old.replaced = True
         old.stop()  # joins its thread: the port is free again when this returns
 
 
@@ -328,11 +355,22 @@ def serve(
     """Run `cls` in a daemon thread of this process; see `ServerHandle`.
 
     `target` is a LocalTarget (the server's AIS_TARGET_URL points at it) or an AIS_TARGET_URL string.
-    `env` sets environment variables for this server only (`ETL_DIRECT_FQN=True`). A server of the
-    same `name` (default: the class's ETL name) already running here is stopped first.
+    `env` sets environment variables for this server only (`ETL_DIRECT_FQN=True`, `MODEL="resnet"`;
+    None unsets one): the server, its set-up hook, its transform and what they call (subprocesses
+    included) see them in os.environ / os.getenv, as in the container; the kernel's environment is not
+    touched. A server of the same `name` (default: the class's ETL name) already running here is
+    replaced: stopped first, its handle then says so.
     """
+    # Every argument is checked before an old server of the same name is stopped: a mistake here must
+    # not take down what is running.
+    if not (isinstance(cls, type) and issubclass(cls, ETLServer)):
+        raise TypeError(
+            f"serve() takes an ETL server class (a FastAPIServer subclass or an @etl function), got {cls!r}"
+        )
+    check_target(target)
+    settings = {key: setting_value(key, value) for key, value in env.items()}
     name = name or getattr(cls, "etl_name", None) or cls.__name__
-    handle = ServerHandle(cls, name, target, host, port, {k: _env_value(v) for k, v in env.items()})
+    handle = ServerHandle(cls, name, target, host, port, settings)
     _register(handle)
     try:
         return handle.start()

@@ -68,6 +68,8 @@ class ServerHandle(Protocol):
     @property
     def running(self) -> bool: ...
     @property
+    def state(self) -> str: ...
+    @property
     def server(self) -> ETLServer | None: ...
 
 
@@ -110,7 +112,7 @@ class StatusWidget:
     def render(self) -> tuple[str, str, str]:
         h = self.handle
         server = h.server
-        state = "running" if h.running else "stopped"
+        state = h.state  # running, stopped, or replaced by a later serve() of the same name
         color = "#2e7d32" if h.running else "#757575"
         rows = [
             ("state", f"<b style='color:{color}'>{state}</b>"),

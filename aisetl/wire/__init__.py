@@ -31,7 +31,7 @@
 
 * `names`: every header, query, route and environment-variable name, once.
 * `settings`: the environment a server is made with.
-* `request`: the incoming request's query and FQN; the hpull URL.
+* `request`: the incoming request's query and FQN; the hpull URL; etl_args as the SDK encodes them.
 * `objects`: object unames and their on-disk FQNs.
 * `direct_put`: pipeline header, next-stage URL, reply mapping.
 * `retry`: backoff and retry budget.
@@ -61,6 +61,7 @@ from .objects import (
 )
 from .request import (
     decode_fqn as decode_fqn,
+    encode_etl_args as encode_etl_args,
     object_query as object_query,
     parse_query as parse_query,
     upstream_object_url as upstream_object_url,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import posixpath
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
 from .._exceptions import ProtocolError
@@ -57,3 +60,17 @@ def object_query(etl_args: str = "", fqn: str | None = None) -> dict[str, str]:
     if etl_args:
         query[QPARAM_ETL_ARGS] = etl_args
     return query
+
+
+def encode_etl_args(etl_args: str | Mapping[str, Any] | None) -> str:
+    """The `etl_args` value as the aistore SDK sends it (`ETLConfig.update_qparams`): a str as given, a dict
+    as compact JSON (`json.dumps(args, separators=(",", ":"))`), nothing as ""."""
+    if etl_args is None:
+        return ""
+    if isinstance(etl_args, str):
+        return etl_args
+    if isinstance(etl_args, Mapping):
+        return json.dumps(dict(etl_args), separators=(",", ":"))
+    raise TypeError(
+        f"etl_args is a str or a dict (sent as compact JSON, as the aistore SDK does), got {type(etl_args).__name__}"
+    )
