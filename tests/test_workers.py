@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from aisetl.server.workers import ByteBudget, WorkerPool
+from aisetl.server.workers import WorkerPool
 
 
 def test_a_blocking_call_does_not_hold_back_the_next_one():
@@ -63,39 +63,6 @@ def test_threads_start_on_demand_up_to_the_limit():
         return started
 
     assert asyncio.run(main()) == 3
-
-
-def test_byte_budget_admits_in_order_and_lets_an_oversized_object_in_alone():
-    async def main() -> list[str]:
-        budget = ByteBudget(10)
-        order: list[str] = []
-
-        async def use(name: str, size: int, hold: float) -> None:
-            granted = await budget.acquire(size)
-            order.append(name)
-            await asyncio.sleep(hold)
-            budget.release(granted)
-
-        await asyncio.gather(use("a", 6, 0.05), use("b", 6, 0.01), use("huge", 100, 0.01), use("c", 1, 0))
-        assert budget.used == 0
-        return order
-
-    assert asyncio.run(main()) == ["a", "b", "huge", "c"]
-
-
-def test_byte_budget_waiter_cancelled_gives_nothing_away():
-    async def main() -> int:
-        budget = ByteBudget(10)
-        first = await budget.acquire(10)
-        waiter = asyncio.ensure_future(budget.acquire(5))
-        await asyncio.sleep(0.01)
-        waiter.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiter
-        budget.release(first)
-        return budget.used
-
-    assert asyncio.run(main()) == 0
 
 
 def test_pool_shutdown_ends_its_threads():

@@ -14,6 +14,7 @@ import logging
 
 from ..wire import HEALTH_BODY, HEALTH_PATH, DirectPutOutcome
 from .asgi import JSON_HEADER, Receive, Scope, Send, read_body, send_response
+from .budget import MemoryBudget, read_body_counted
 from .direct_put import DirectPut, ReplyStream
 from .errors import error_response
 from .outbound import OutboundClient
@@ -21,10 +22,10 @@ from .output import error_detail
 from .request import Request
 from .transforms import Transformer, TransformRunner
 from .websocket import serve_websocket
-from .workers import ByteBudget
 
-# Buffered request bodies above this size wait for room in the server's large-object budget
-# (Settings.large_object_budget) before they are read.
+# Buffered request bodies of a declared length up to this are read without counting (the fast path:
+# uvicorn holds a body to its declared length); longer or chunked ones are counted in the server's memory
+# budget (Settings.large_object_budget) as their bytes arrive.
 LARGE_OBJECT = 1 << 20
 
 _HEALTH_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"7")]
@@ -41,7 +42,7 @@ class ETLApp:
         self.client = OutboundClient(server.settings)
         self.runner = TransformRunner(server, self.client)
         self.direct_put = DirectPut(self.client, server.settings, self.log)
-        self.large_objects = ByteBudget(server.settings.large_object_budget)
+        self.large_objects = MemoryBudget(server.settings.large_object_budget, server.settings.max_object_size)
         self._content_type: tuple[bytes, bytes] | None = None
 
     @property
@@ -62,7 +63,7 @@ class ETLApp:
             await self.lifespan(receive, send)
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await serve_websocket(self.runner, self.direct_put, scope, receive, send)
+        await serve_websocket(self.runner, self.direct_put, self.large_objects, scope, receive, send)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -116,16 +117,17 @@ class ETLApp:
     async def buffered(self, req: Request, send: Send) -> DirectPutOutcome | None:
         """Buffered transform: answer it here (None), or return the next stage's outcome."""
         runner = self.runner
-        size = req.content_length or 0
-        admitted = await self.large_objects.acquire(size) if size > LARGE_OBJECT else 0
+        lease = self.large_objects.lease()
         try:
             data: bytes | str
             if req.fqn:
-                data = req.fqn if self.settings.direct_fqn else await runner.read_fqn(req.fqn)
+                data = req.fqn if self.settings.direct_fqn else await runner.read_fqn(req.fqn, lease)
             elif req.method == "GET":
-                data = await runner.fetch_upstream(req.path)
-            else:
+                data = await runner.fetch_upstream(req.path, lease)
+            elif req.content_length is not None and req.content_length <= LARGE_OBJECT:
                 data = await read_body(req.receive)
+            else:
+                data = await read_body_counted(req.receive, lease)
             size = len(data) if isinstance(data, bytes) else 0  # a path (ETL_DIRECT_FQN) is not input
             out = await runner.run_transform(data, req.path, req.etl_args)
             del data  # the input's memory can go before the output is sent
@@ -135,8 +137,7 @@ class ETLApp:
                 return None
             return await self.direct_put.put_bytes(req.first, req.remaining, req.path, req.etl_args, out)
         finally:
-            if admitted:
-                self.large_objects.release(admitted)
+            lease.release()
 
     async def send_outcome(self, req: Request, outcome: DirectPutOutcome, send: Send) -> None:
         if outcome.status >= 400:

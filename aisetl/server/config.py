@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..wire import WS_MAX_SIZE, WS_PING_TIMEOUT
+from ..wire import WS_MAX_QUEUE, WS_MAX_SIZE, WS_PING_TIMEOUT
 
 
 def uvicorn_options(**overrides: Any) -> dict[str, Any]:
@@ -17,6 +17,9 @@ def uvicorn_options(**overrides: Any) -> dict[str, Any]:
         "ws_ping_interval": None,  # = the AIS flag `--ws-ping-interval 0`: no keepalive pings
         "ws_ping_timeout": WS_PING_TIMEOUT,
         "ws_per_message_deflate": False,  # AIS (gorilla's default dialer) never negotiates it
+        # Messages uvicorn reads ahead of the app: two, not 32 (32 x 16 MiB per connection would escape
+        # the memory budget when objects wait for it).
+        "ws_max_queue": WS_MAX_QUEUE,
     }
     options.update(overrides)
     return options

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import BinaryIO, Protocol, cast
 
 from .._exceptions import TargetError
 from ..wire import Settings, upstream_object_url
 from .asgi import iter_body, read_body
+from .budget import Lease, collect_counted
 from .files import FileSlice, open_object_file, read_all
 from .outbound import OutboundClient, TransientError
 from .output import as_bytes
@@ -128,12 +130,14 @@ class TransformRunner:
         length = resp.header("content-length")
         return (int(length) if length and length.isdigit() else None), self.client.read_stream(resp)
 
-    async def fetch_upstream(self, path: str) -> bytes:
+    async def fetch_upstream(self, path: str, lease: Lease | None = None) -> bytes:
         _, chunks = await self.open_upstream(path)
-        return await self.collect_upstream(path, chunks)
+        return await self.collect_upstream(path, chunks, lease)
 
-    async def collect_upstream(self, path: str, chunks: AsyncIterator[bytes]) -> bytes:
+    async def collect_upstream(self, path: str, chunks: AsyncIterator[bytes], lease: Lease | None = None) -> bytes:
         try:
+            if lease is not None:
+                return await collect_counted(chunks, lease)
             return b"".join([chunk async for chunk in chunks])
         except TransientError as exc:
             raise TargetError(
@@ -144,12 +148,19 @@ class TransformRunner:
         """Open the object file (non-blocking, regular files only, confined when so set): (fd, size)."""
         return open_object_file(fqn, self.settings.fqn_root)
 
-    async def read_fqn(self, fqn: str) -> bytes:
+    async def read_fqn(self, fqn: str, lease: Lease | None = None) -> bytes:
         fd, size = self.open_fqn(fqn)
         # Small files are read on the loop (cheaper than a thread hop, and a regular file's read does not
-        # wait on anyone); larger ones in a thread. Never more than the size seen at open.
+        # wait on anyone); larger ones in a thread, once the memory budget has room for them. Never more
+        # than the size seen at open.
         if size <= INLINE_READ_MAX:
             return read_all(fd, size)
+        try:
+            if lease is not None:
+                await lease.take(size)
+        except BaseException:
+            os.close(fd)
+            raise
         return await self.workers.run(read_all, fd, size)
 
     def fqn_opener(self, fqn: str) -> Callable[[], BinaryIO]:

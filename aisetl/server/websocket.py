@@ -22,18 +22,26 @@ from .._exceptions import DirectPutError, ProtocolError
 from ..wire import WS_PATH_ROUTE, ControlMessage, parse_control_message, parse_pipeline
 from ..wire.safety import redact
 from .asgi import Message, Receive, Scope, Send
+from .budget import Lease, MemoryBudget
 from .direct_put import DirectPut
 from .transforms import TransformRunner
 
-# Objects of one connection in process at once, and the input bytes they may hold between them.
+# Objects of one connection in process at once, and the input bytes they may hold between them until
+# their replies have gone out (a peer that does not read its replies holds no more than this).
 WS_MAX_IN_FLIGHT = 64
-WS_MAX_IN_FLIGHT_BYTES = 256 << 20
+WS_MAX_IN_FLIGHT_BYTES = 64 << 20
+# Content frames larger than this are counted in the server's memory budget while they are processed.
+WS_COUNTED_FRAME = 1 << 20
 # WebSocket close codes (RFC 6455 7.4.1).
 CLOSE_NORMAL, CLOSE_INVALID_PAYLOAD = 1000, 1007
 
 
 def _text(text: str) -> Message:
     return {"type": "websocket.send", "text": text}
+
+
+async def _answer(message: Message) -> Message:
+    return message
 
 
 def _payload(message: Message) -> bytes | str | None:
@@ -48,24 +56,28 @@ class Connection:
         self.stats = runner.server.stats
         self.log = runner.server.logger
         self.send = send
-        self.replies: asyncio.Queue[asyncio.Future[Message] | None] = asyncio.Queue(WS_MAX_IN_FLIGHT)
+        self.replies: asyncio.Queue[tuple[asyncio.Future[Message], int] | None] = asyncio.Queue(WS_MAX_IN_FLIGHT)
         self.in_flight_bytes = 0
         self.progress = asyncio.Event()
         self.send_failed = False
 
     async def writer(self) -> None:
         """Send the replies in the order their objects arrived."""
-        while (reply := await self.replies.get()) is not None:
+        while (item := await self.replies.get()) is not None:
+            reply, size = item
             message = await reply
-            if self.send_failed:
-                continue
-            try:
-                await self.send(message)
-            except Exception:
-                self.send_failed = True  # the peer is gone; keep draining so no task is left behind
+            if not self.send_failed:
+                try:
+                    await self.send(message)
+                except Exception:
+                    self.send_failed = True  # the peer is gone; keep draining so no task is left behind
+            del message
+            self.in_flight_bytes -= size
+            self.progress.set()
 
-    async def process(self, ctrl: ControlMessage, content: bytes | None, size: int) -> Message:
+    async def process(self, ctrl: ControlMessage, content: bytes | None, lease: Lease) -> Message:
         started, stats, log = time.perf_counter(), self.stats, self.log
+        size = len(content) if content is not None else 0
         try:
             first, remaining = parse_pipeline(ctrl.pipeline)
             out = await self.transform(ctrl, content)
@@ -95,8 +107,7 @@ class Connection:
             stats.record_error("ws", ctrl.path, 500, exc)
             return _text(redact(f"Transform error: {type(exc).__name__}: {exc}", stats.secrets))
         finally:
-            self.in_flight_bytes -= size
-            self.progress.set()
+            lease.release()
 
     async def transform(self, ctrl: ControlMessage, content: bytes | None) -> bytes:
         fqn = self.runner.server.sanitize_fqn(ctrl.fqn) if content is None else ""
@@ -132,7 +143,7 @@ class Connection:
 
     async def submit(self, work: Awaitable[Message], size: int) -> None:
         self.in_flight_bytes += size
-        await self.replies.put(asyncio.ensure_future(work))
+        await self.replies.put((asyncio.ensure_future(work), size))
         # Bound the memory of one connection: wait for earlier objects before reading more.
         while self.in_flight_bytes > WS_MAX_IN_FLIGHT_BYTES and not self.replies.empty():
             self.progress.clear()
@@ -140,7 +151,7 @@ class Connection:
 
 
 async def serve_websocket(
-    runner: TransformRunner, direct_put: DirectPut, scope: Scope, receive: Receive, send: Send
+    runner: TransformRunner, direct_put: DirectPut, budget: MemoryBudget, scope: Scope, receive: Receive, send: Send
 ) -> None:
     message = await receive()
     if message["type"] != "websocket.connect":
@@ -178,7 +189,18 @@ async def serve_websocket(
                 content = data.encode() if isinstance(data, str) else (data or b"")
             stats.requests += 1
             size = len(content) if content is not None else 0
-            await conn.submit(conn.process(ctrl, content, size), size)
+            lease = budget.lease()
+            work = conn.process(ctrl, content, lease)
+            if size > WS_COUNTED_FRAME:
+                try:
+                    # Counted as it arrived; while the budget is full, no more frames are read.
+                    await lease.take(size)
+                except ProtocolError as exc:  # larger than one object may be
+                    work.close()
+                    lease.release()
+                    stats.record_error("ws", ctrl.path, exc.status_code, exc)
+                    work = _answer(_text(str(exc)))
+            await conn.submit(work, size)
     finally:
         await conn.replies.put(None)
         await writer

@@ -12,7 +12,6 @@ A blocking transform occupies one thread and nothing else: the loop and the othe
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextvars
 import queue
 import threading
@@ -109,41 +108,3 @@ class WorkerPool:
             self._pending += len(threads)
         for _ in threads:
             self._jobs.put(_STOP)
-
-
-class ByteBudget:
-    """Admission by size: at most `limit` bytes of large objects in memory at once (one event loop).
-
-    An object larger than the whole budget is admitted alone. Small objects never wait: only objects
-    above the caller's threshold ask for budget.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
-
-    async def acquire(self, size: int) -> int:
-        size = min(size, self.limit)
-        if self.used + size <= self.limit and not self._waiters:
-            self.used += size
-            return size
-        fut = asyncio.get_running_loop().create_future()
-        self._waiters.append((size, fut))
-        try:
-            await fut
-        except BaseException:
-            if fut.done() and not fut.cancelled():
-                self.release(size)  # granted just as we were cancelled: give it back
-            else:
-                self._waiters.remove((size, fut))
-            raise
-        return size
-
-    def release(self, size: int) -> None:
-        self.used -= size
-        while self._waiters and self.used + self._waiters[0][0] <= self.limit:
-            size_next, fut = self._waiters.popleft()
-            if not fut.done():
-                self.used += size_next
-                fut.set_result(None)

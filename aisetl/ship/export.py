@@ -41,7 +41,7 @@ COMMS = ("hpush", "hpull", "ws")
 # AIS's rule for ETL names (ext/etl: 6-32 characters, lower-case letters, digits and '-', a letter or
 # digit at both ends).
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-AIS_FLAGS = "--ws-max-size 17179869184 --ws-ping-interval 0 --ws-ping-timeout 86400 --no-access-log"
+AIS_FLAGS = "--ws-max-size 17179869184 --ws-ping-interval 0 --ws-ping-timeout 86400 --no-access-log --ws-max-queue 2"
 
 
 def validate_name(name: str) -> str:

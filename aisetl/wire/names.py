@@ -28,6 +28,7 @@ DEFAULT_MIME_TYPE = "application/octet-stream"
 # limit), and no keepalive pings (AIS sends none and has no per-object timeout on this transport).
 WS_MAX_SIZE = 17179869184
 WS_PING_TIMEOUT = 86400.0
+WS_MAX_QUEUE = 2  # aisetl's: content frames uvicorn may read ahead of the app, per connection
 
 # The target's route for its ETLs (apc.URLPathETLObject): hpull source and direct-put destination.
 ETL_OBJECT_ROUTE = "/v1/etl/_object"
@@ -50,5 +51,6 @@ ENV_CRT = "AIS_CRT"
 ENV_CRT_KEY = "AIS_CRT_KEY"
 ENV_AUTHN_TOKEN = "AIS_AUTHN_TOKEN"
 ENV_LARGE_OBJECT_BUDGET = "AISETL_LARGE_OBJECT_BUDGET"  # aisetl's: bytes of large buffered objects in flight
+ENV_MAX_OBJECT_SIZE = "AISETL_MAX_OBJECT_SIZE"  # aisetl's: the largest object held whole in memory
 ENV_FQN_ROOT = "AISETL_FQN_ROOT"  # aisetl's: etl_fqn must resolve under this folder (off when unset)
 ENV_TOKEN_HOSTS = "AISETL_TOKEN_HOSTS"  # aisetl's: hosts a direct put may send the AuthN token to

@@ -22,6 +22,7 @@ from .names import (
     ENV_LARGE_OBJECT_BUDGET,
     ENV_MAX_CONN,
     ENV_MAX_KEEPALIVE_CONN,
+    ENV_MAX_OBJECT_SIZE,
     ENV_SKIP_VERIFY,
     ENV_SKIP_VERIFY_LEGACY,
     ENV_TARGET_URL,
@@ -36,6 +37,9 @@ _TRUE_WORDS = frozenset({"1", "t", "true", "y", "yes", "on"})  # cos.ParseBool's
 # bounded however many large objects arrive at once, and four 16 MiB objects in flight keep one core as
 # busy as more would (benchmarks/RESULTS.md, PUT 16 MiB).
 DEFAULT_LARGE_OBJECT_BUDGET = 64 << 20
+# One object at a time may go past the budget (so that any object still goes through), up to this: an
+# endless body or hpull object is cut off here with a 413 instead of taking all memory.
+DEFAULT_MAX_OBJECT_SIZE = 1 << 30
 
 
 def parse_bool(value: str | None) -> bool:
@@ -60,6 +64,7 @@ class Settings:
     client_cert: tuple[str, str] | None = None
     authn_token: str | None = None
     large_object_budget: int = DEFAULT_LARGE_OBJECT_BUDGET
+    max_object_size: int = DEFAULT_MAX_OBJECT_SIZE
     # Opt-in confinement for shared clusters (README "Safety"): None = off, AIS's paths are trusted.
     fqn_root: str | None = None
     token_hosts: tuple[str, ...] | None = None
@@ -120,6 +125,7 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
         client_cert=(cert, key) if cert else None,
         authn_token=environ.get(ENV_AUTHN_TOKEN) or None,
         large_object_budget=_env_int(environ, ENV_LARGE_OBJECT_BUDGET, DEFAULT_LARGE_OBJECT_BUDGET, 1),
+        max_object_size=_env_int(environ, ENV_MAX_OBJECT_SIZE, DEFAULT_MAX_OBJECT_SIZE, 1),
         fqn_root=_fqn_root(environ),
         token_hosts=_host_list(environ.get(ENV_TOKEN_HOSTS)),
     )
