@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -8,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aisetl import LocalTarget
+from aisetl import LocalCluster, LocalTarget
 from aisetl.api.base import ETLServer, environ_override
 from aisetl.notebook.serve import running_servers
 from aisetl.server.config import uvicorn_options
@@ -85,3 +86,19 @@ def no_servers_left() -> Iterator[None]:
     yield
     for handle in running_servers().values():
         handle.stop()
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalCluster]:
+    """A three-target LocalCluster running the test transforms under made-up image names."""
+    from tests.transforms import Failing, Reverse, StreamUpper, Upper
+
+    images = {"img/upper:1": Upper, "img/reverse:1": Reverse, "img/failing:1": Failing, "img/stream:1": StreamUpper}
+    with LocalCluster(targets=3, images=images, name=f"test-{uuid.uuid4().hex[:8]}") as c:
+        yield c
+
+
+@pytest.fixture
+def client(cluster: LocalCluster) -> Any:
+    """The real aistore SDK's Client for the test's cluster."""
+    return cluster.client()

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..._protocol import object_uname
-from ..._thread import ServerThread
+from ...server.thread import ServerThread
+from ...wire import object_uname
 from .etl import ETL, ETLRegistry
 from .hrw import owner
 from .http import bad_request
@@ -196,7 +196,9 @@ class LocalCluster:
                     missing.append(obj)
         self.create_bucket(dst)  # AIS creates a missing destination
         workers = int(value.get("num-workers") or 0) or 8
-        job = ClusterJob(self, action, src, dst, by_target, etls, ext, prepend, bool(value.get("coer")), workers, missing)
+        job = ClusterJob(
+            self, action, src, dst, by_target, etls, ext, prepend, bool(value.get("coer")), workers, missing
+        )
         return self.jobs.add(job).id
 
     @staticmethod

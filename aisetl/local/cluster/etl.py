@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..._server import uvicorn_options
-from ..._thread import ServerThread
+from ...server.config import uvicorn_options
+from ...server.thread import ServerThread
 from .http import AISHTTPError, bad_request
 from .images import construct, resolve
 
@@ -123,7 +123,9 @@ class Instance:
             raise bad_request(f"{cls.__name__} has no ASGI app (.app): run a FastAPIServer subclass")
         self.thread = ServerThread(app, name=f"etl:{etl.spec.name}@{target.node_id}", **uvicorn_options(log_level=None))
         self.thread.start()
-        self.logger.info("%s serving on %s (%s://) for target %s", cls.__name__, self.url, etl.spec.comm, target.node_id)
+        self.logger.info(
+            "%s serving on %s (%s://) for target %s", cls.__name__, self.url, etl.spec.comm, target.node_id
+        )
 
     @property
     def url(self) -> str:
@@ -207,9 +209,7 @@ class ETL:
         if target_id and target_id not in self.logs_kept:
             raise AISHTTPError(404, f"no target {target_id!r} in this cluster (targets: {', '.join(self.logs_kept)})")
         ids = [target_id] if target_id else list(self.logs_kept)
-        return [
-            {"target_id": t, "logs": base64.b64encode("\n".join(self.logs_kept[t]).encode()).decode()} for t in ids
-        ]
+        return [{"target_id": t, "logs": base64.b64encode("\n".join(self.logs_kept[t]).encode()).decode()} for t in ids]
 
 
 class ETLRegistry:
@@ -254,14 +254,22 @@ class ETLRegistry:
             self._etls[spec.name] = etl
         try:
             etl.start()
-        except BaseException as exc:
-            with self._lock:
-                del self._etls[spec.name]
-            if isinstance(exc, Exception) and not isinstance(exc, AISHTTPError):
-                # The user's class failed to construct or serve: the init fails, as a 4xx (see http.py).
-                raise AISHTTPError(400, f"ETL {spec.name}: {cls.__name__} did not start: {type(exc).__name__}: {exc}")
+        except Exception as exc:
+            self._forget(spec.name)
+            if isinstance(exc, AISHTTPError):
+                raise
+            # The user's class failed to construct or serve: the init fails, as a 4xx (see http.py).
+            raise AISHTTPError(
+                400, f"ETL {spec.name}: {cls.__name__} did not start: {type(exc).__name__}: {exc}"
+            ) from exc
+        except BaseException:
+            self._forget(spec.name)
             raise
         return etl.xaction_id
+
+    def _forget(self, name: str) -> None:
+        with self._lock:
+            self._etls.pop(name, None)
 
     def stop(self, name: str) -> None:
         self.get(name).stop()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from ..._app import Receive, Scope, Send, read_body, send_response
+from ...server.asgi import Receive, Scope, Send, read_body, send_response
 
 JSON = (b"content-type", b"application/json")
 TEXT = (b"content-type", b"text/plain; charset=utf-8")

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..._base import ETLServer, environ_override
+from ...api.base import ETLServer, environ_override
 from .http import AISHTTPError
 
 RUNTIME_IMAGE = "aistorage/runtime_python:"
@@ -64,7 +64,7 @@ def load_export(folder: Path) -> type:
 def load_payload(payload: str) -> type:
     """The class `Etl.init_class` sent: base64 of its cloudpickle."""
     try:
-        import cloudpickle
+        import cloudpickle  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - comes with aistore[etl], the only sender of payloads
         raise ImageError("init_class payloads need cloudpickle in this interpreter: pip install cloudpickle") from None
     try:

@@ -15,14 +15,13 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from ..._comm import RETRY_SLEEP, SOFT_RETRIES
-from ..._job import Job, JobReport, ObjectError, rename
-from ..._target import LocalTarget
+from ..job import Job, JobReport, JobSpec, ObjectError, rename
 from .http import AISHTTPError
 
 if TYPE_CHECKING:
+    from ...server.thread import LoopThread
     from .cluster import LocalCluster
     from .etl import ETL
     from .target import ClusterTarget
@@ -63,7 +62,7 @@ class RoutedSource:
         self.prepend = prepend
 
     @property
-    def loop(self) -> Any:
+    def loop(self) -> LoopThread:
         return self.source.loop
 
     def fqn(self, name: str) -> str:
@@ -139,7 +138,9 @@ class CopyPart:
     def report(self) -> JobReport:
         with self._lock:
             r = self._report
-            return JobReport(r.job_id, r.state, r.total, r.done, r.failed, r.bytes_in, r.bytes_out, r.seconds, list(r.errors))
+            return JobReport(
+                r.job_id, r.state, r.total, r.done, r.failed, r.bytes_in, r.bytes_out, r.seconds, list(r.errors)
+            )
 
 
 Part = Job | CopyPart
@@ -186,21 +187,17 @@ class ClusterJob:
             own = names.get(target.node_id, [])
             if etls:
                 first = etls[0].spec
-                self.parts[target.node_id] = Job(
-                    cast(LocalTarget, view),
+                spec = JobSpec(
                     own,
                     dst,
                     [e.url_on(target) for e in etls],
-                    first.comm,
-                    ext,
-                    coer,
-                    num_workers,
-                    first.obj_timeout,
-                    True,
-                    "",
-                    SOFT_RETRIES,
-                    RETRY_SLEEP,
+                    comm=first.comm,
+                    ext=ext,
+                    continue_on_error=coer,
+                    num_workers=num_workers,
+                    obj_timeout=first.obj_timeout,
                 )
+                self.parts[target.node_id] = Job(view, spec)
             else:
                 self.parts[target.node_id] = CopyPart(view, own, dst, ext, coer)
         if self.missing and not coer:
@@ -220,7 +217,9 @@ class ClusterJob:
             first = next(e for r in reports for e in r.errors)
             self.abort(f"{first.name}: {first.message}")
         if self.etl is not None:
-            self.etl.count(sum(r.bytes_in for r in reports), sum(r.bytes_out for r in reports), sum(r.done for r in reports))
+            self.etl.count(
+                sum(r.bytes_in for r in reports), sum(r.bytes_out for r in reports), sum(r.done for r in reports)
+            )
         self.end_ns = time.time_ns()
 
     def abort(self, reason: str = "aborted") -> None:

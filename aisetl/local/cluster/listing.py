@@ -56,12 +56,20 @@ def _pack(v: Any, out: bytearray) -> None:
         out += data
     elif isinstance(v, (list, tuple)):
         n = len(v)
-        out += bytes([0x90 | n]) if n < 16 else (b"\xdc" + struct.pack(">H", n) if n < 1 << 16 else b"\xdd" + struct.pack(">I", n))
+        out += (
+            bytes([0x90 | n])
+            if n < 16
+            else (b"\xdc" + struct.pack(">H", n) if n < 1 << 16 else b"\xdd" + struct.pack(">I", n))
+        )
         for item in v:
             _pack(item, out)
     elif isinstance(v, dict):
         n = len(v)
-        out += bytes([0x80 | n]) if n < 16 else (b"\xde" + struct.pack(">H", n) if n < 1 << 16 else b"\xdf" + struct.pack(">I", n))
+        out += (
+            bytes([0x80 | n])
+            if n < 16
+            else (b"\xde" + struct.pack(">H", n) if n < 1 << 16 else b"\xdf" + struct.pack(">I", n))
+        )
         for key, item in v.items():
             _pack(key, out)
             _pack(item, out)
@@ -96,7 +104,13 @@ def list_page(cluster: LocalCluster, bucket: str, msg: dict[str, Any]) -> bytes:
         entry["s"] = st.st_size
         for prop, short in _PROPS.items():
             if prop in props:
-                entry[short] = {"atime": str(st.st_atime_ns), "version": "1", "checksum": "", "location": target.node_id, "copies": 1}[prop]
+                entry[short] = {
+                    "atime": str(st.st_atime_ns),
+                    "version": "1",
+                    "checksum": "",
+                    "location": target.node_id,
+                    "copies": 1,
+                }[prop]
         entry["f"] = 0
         entries.append(entry)
     return packb(

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..._app import Receive, Scope, Send, send_response
+from ...server.asgi import Receive, Scope, Send, send_response
 from .http import (
     AISHTTPError,
     Request,
@@ -93,7 +93,9 @@ class ProxyApp:
             if req.method != "GET":
                 raise AISHTTPError(405, f"{req.method} /v1/buckets: list buckets is GET")
             names = cluster.bucket_names()
-            await send_json(send, [{"name": n, "provider": "ais", "namespace": {"uuid": "", "name": ""}} for n in names])
+            await send_json(
+                send, [{"name": n, "provider": "ais", "namespace": {"uuid": "", "name": ""}} for n in names]
+            )
             return
         check_bucket_name(name)
         if req.method == "HEAD":
@@ -121,7 +123,9 @@ class ProxyApp:
             job_id = await in_thread(cluster.start_job, action, name, value or {}, req.query.get("bck_to", ""))
             await send_text(send, job_id)
         else:
-            raise bad_request(f"{req.method} /v1/buckets/{name} with action {action!r} is not supported by LocalCluster")
+            raise bad_request(
+                f"{req.method} /v1/buckets/{name} with action {action!r} is not supported by LocalCluster"
+            )
 
     # --- objects -----------------------------------------------------------------------------------
 
@@ -190,7 +194,7 @@ class ProxyApp:
         what = req.query.get("what", "")
         args = await req.json() or {}
         if not isinstance(args, dict):
-            raise bad_request("expected the job query {\"ID\": ..., \"Kind\": ...} as the body")
+            raise bad_request('expected the job query {"ID": ..., "Kind": ...} as the body')
         job_id, kind = str(args.get("ID") or ""), str(args.get("Kind") or args.get("kind") or "")
         selected = [j for j in jobs.all() if (not job_id or j.id == job_id) and (not kind or j.kind == kind)]
         if what == "status":
@@ -208,4 +212,6 @@ class ProxyApp:
         elif what == "status_all":
             await send_json(send, [j.status() for j in selected if not args.get("show_active") or not j.finished])
         else:
-            raise bad_request(f"GET /v1/cluster?what={what}: LocalCluster serves status, qryxstats, running_all, status_all")
+            raise bad_request(
+                f"GET /v1/cluster?what={what}: LocalCluster serves status, qryxstats, running_all, status_all"
+            )

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ..._app import Receive, Scope, Send, iter_body, send_response
-from ..._comm import Answer, ETLCallError, HTTPComm, ObjectCall, WSComm
-from ..._protocol import parse_uname
-from ..._target import SERVE_CHUNK, LocalTarget, TargetApp, check_name
-from ..._thread import ServerThread
+from ..._exceptions import ETLCallError
+from ...server.asgi import Receive, Scope, Send, iter_body, send_response
+from ...server.thread import ServerThread
+from ...wire import parse_uname
+from ..calls import Answer, HTTPComm, ObjectCall, WSComm
+from ..target import SERVE_CHUNK, LocalTarget, TargetApp, check_name
 from .hrw import node_digest
 from .http import AISHTTPError, Request, bad_request, bucket_missing, lifespan, object_missing, send_json, serve_http
 
@@ -252,4 +253,3 @@ class TargetNodeApp:
         owner = cluster.owner(dst_bucket, dst_obj)
         await loop.run_in_executor(None, owner.put, f"{dst_bucket}/{dst_obj}", data)
         await send_response(send, 200, b"", [])
-
