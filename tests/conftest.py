@@ -91,9 +91,15 @@ def no_servers_left() -> Iterator[None]:
 @pytest.fixture
 def cluster() -> Iterator[LocalCluster]:
     """A three-target LocalCluster running the test transforms under made-up image names."""
-    from tests.transforms import Failing, Reverse, StreamUpper, Upper
+    from tests.transforms import Echo, Failing, Reverse, StreamUpper, Upper
 
-    images = {"img/upper:1": Upper, "img/reverse:1": Reverse, "img/failing:1": Failing, "img/stream:1": StreamUpper}
+    images = {
+        "img/upper:1": Upper,
+        "img/reverse:1": Reverse,
+        "img/failing:1": Failing,
+        "img/stream:1": StreamUpper,
+        "img/echo:1": Echo,
+    }
     with LocalCluster(targets=3, images=images, name=f"test-{uuid.uuid4().hex[:8]}") as c:
         yield c
 
