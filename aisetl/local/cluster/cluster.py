@@ -75,7 +75,8 @@ class LocalCluster:
         self.root = Path(root) if root is not None else None
         self._buckets: set[str] = set()
         self._lock = threading.Lock()
-        self.etls = ETLRegistry(self)
+        self.targets: list[ClusterTarget] = []
+        self.etls = ETLRegistry(name, self.proxy_id, self.targets)
         self.jobs = JobRegistry()
         self._proxy: ServerThread | None = None
         self._created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -85,7 +86,6 @@ class LocalCluster:
         if previous is not None:
             previous.stop()  # a re-run cell: the old cluster goes first
         secret = secrets.token_hex(8)  # one ETL secret for the cluster: direct puts cross targets
-        self.targets: list[ClusterTarget] = []
         try:
             for i in range(targets):
                 node_id = f"t{i + 1}"

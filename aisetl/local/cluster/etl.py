@@ -14,18 +14,14 @@ import re
 import secrets
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ...server.config import uvicorn_options
 from ...server.thread import ServerThread
 from .http import AISHTTPError, bad_request
 from .images import construct, resolve
-
-if TYPE_CHECKING:
-    from .cluster import LocalCluster
-    from .target import ClusterTarget
 
 COMMS = ("hpush", "hpull", "ws")
 LOG_LINES = 1000
@@ -81,6 +77,14 @@ class ETLSpec:
         return cls(name, comm, obj_timeout, direct_put, runtime["image"], env, msg)
 
 
+class Node(Protocol):
+    """What an ETL server needs of the target it serves: its ID and the AIS_TARGET_URL it hands out."""
+
+    node_id: str
+
+    def ais_target_url(self, etl_name: str) -> str: ...
+
+
 class _Lines(logging.Handler):
     def __init__(self, lines: deque[str]) -> None:
         super().__init__(logging.DEBUG)
@@ -108,10 +112,10 @@ def rebind_logger(server: Any, logger: logging.Logger) -> None:
 class Instance:
     """The server of one ETL on one target."""
 
-    def __init__(self, cls: type, etl: ETL, target: ClusterTarget) -> None:
+    def __init__(self, cls: type, etl: ETL, target: Node) -> None:
         self.target = target
         self.lines: deque[str] = deque(maxlen=LOG_LINES)
-        self.logger = logging.getLogger(f"aisetl.cluster.{etl.cluster.name}.{etl.spec.name}.{target.node_id}")
+        self.logger = logging.getLogger(f"aisetl.cluster.{etl.registry.cluster_name}.{etl.spec.name}.{target.node_id}")
         self.logger.setLevel(logging.INFO)
         self._handler = _Lines(self.lines)
         self.logger.addHandler(self._handler)
@@ -139,7 +143,7 @@ class Instance:
 
 @dataclass
 class ETL:
-    cluster: LocalCluster
+    registry: ETLRegistry
     spec: ETLSpec
     cls: type
     xaction_id: str = field(default_factory=lambda: "etl-" + secrets.token_hex(5))
@@ -154,7 +158,7 @@ class ETL:
 
     def start(self) -> None:
         try:
-            for target in self.cluster.targets:
+            for target in self.registry.targets:
                 instance = Instance(self.cls, self, target)
                 self.instances[target.node_id] = instance
                 self.logs_kept[target.node_id] = instance.lines
@@ -169,7 +173,7 @@ class ETL:
             instance.stop()
         self.stage = "Aborted"
 
-    def url_on(self, target: ClusterTarget) -> str:
+    def url_on(self, target: Node) -> str:
         try:
             return self.instances[target.node_id].url
         except KeyError:
@@ -196,13 +200,10 @@ class ETL:
                 "out_bytes": self.out_bytes,
             }
 
-    def details(self, job_id: str) -> dict[str, Any]:
+    def details(self, job_errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """`view()`: the init message, and the inline errors (or those of a job, given by the caller)."""
         with self.lock:
-            errors = list(self.errors.get(job_id, []))
-        if job_id:
-            job = self.cluster.jobs.find(job_id)
-            if job is not None:
-                errors = job.obj_errors()
+            errors = list(self.errors.get("", [])) if job_errors is None else job_errors
         return {"init_msg": self.spec.message, "obj_errors": errors}
 
     def logs(self, target_id: str = "") -> list[dict[str, str]]:
@@ -215,13 +216,15 @@ class ETL:
 class ETLRegistry:
     """The cluster's ETLs by name."""
 
-    def __init__(self, cluster: LocalCluster) -> None:
-        self.cluster = cluster
+    def __init__(self, cluster_name: str, proxy_id: str, targets: Sequence[Node]) -> None:
+        self.cluster_name = cluster_name
+        self.proxy_id = proxy_id
+        self.targets = targets  # the cluster's own list
         self._etls: dict[str, ETL] = {}
         self._lock = threading.Lock()
 
     def node(self) -> str:
-        return f"p[{self.cluster.proxy_id}]"
+        return f"p[{self.proxy_id}]"
 
     def get(self, name: str) -> ETL:
         with self._lock:
@@ -250,7 +253,7 @@ class ETLRegistry:
         with self._lock:
             if spec.name in self._etls:
                 raise AISHTTPError(409, f"{self.node()}: etl job {spec.name} already exists")
-            etl = ETL(self.cluster, spec, cls)
+            etl = ETL(self, spec, cls)
             self._etls[spec.name] = etl
         try:
             etl.start()

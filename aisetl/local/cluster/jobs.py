@@ -13,18 +13,27 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..job import Job, JobReport, JobSpec, ObjectError, rename
 from .http import AISHTTPError
 
 if TYPE_CHECKING:
     from ...server.thread import LoopThread
-    from .cluster import LocalCluster
     from .etl import ETL
     from .target import ClusterTarget
+
+
+class Placement(Protocol):
+    """What a job needs of the cluster: its targets and which one owns a name."""
+
+    @property
+    def targets(self) -> Sequence[ClusterTarget]: ...
+
+    def owner(self, bucket: str, obj: str) -> ClusterTarget: ...
+
 
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 WATCH_INTERVAL = 0.05
@@ -56,7 +65,7 @@ class RoutedSource:
     """One target's view for its share of a job: sources here, destinations on their HRW owners
     (with `prepend` put in front of each destination object name)."""
 
-    def __init__(self, source: ClusterTarget, cluster: LocalCluster, prepend: str) -> None:
+    def __init__(self, source: ClusterTarget, cluster: Placement, prepend: str) -> None:
         self.source = source
         self.cluster = cluster
         self.prepend = prepend
@@ -161,7 +170,7 @@ class ClusterJob:
 
     def __init__(
         self,
-        cluster: LocalCluster,
+        cluster: Placement,
         kind: str,
         src: str,
         dst: str,

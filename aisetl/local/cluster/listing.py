@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import secrets
 import struct
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .cluster import LocalCluster
+    from .target import ClusterTarget
 
 DEFAULT_PAGE_SIZE = 10000  # AIS's page size for ais:// buckets
 # The short names AIS gives object properties in a listing (cmn/objlist.go), by the prop asked for.
@@ -77,7 +78,7 @@ def _pack(v: Any, out: bytearray) -> None:
         raise TypeError(f"cannot msgpack {type(v).__name__}")
 
 
-def list_page(cluster: LocalCluster, bucket: str, msg: dict[str, Any]) -> bytes:
+def list_page(targets: Sequence[ClusterTarget], bucket: str, msg: dict[str, Any]) -> bytes:
     """One page of the bucket's listing (LsoMsg in, BucketList out), objects of every target merged."""
     if not isinstance(msg, dict):
         raise ValueError("the list action's value must be an LsoMsg object")
@@ -88,7 +89,7 @@ def list_page(cluster: LocalCluster, bucket: str, msg: dict[str, Any]) -> bytes:
     after = str(msg.get("continuation_token") or msg.get("start_after") or "")
     props = {p.strip() for p in str(msg.get("props") or "name,size").split(",")}
     owner_of: dict[str, Any] = {}
-    for target in cluster.targets:
+    for target in targets:
         for name in target.list(bucket, prefix):
             owner_of[name.split("/", 1)[1]] = target
     names = sorted(o for o in owner_of if o > after)

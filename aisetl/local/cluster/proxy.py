@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ...server.asgi import Receive, Scope, Send, send_response
 from .http import (
@@ -27,7 +27,29 @@ from .http import (
 from .listing import list_page
 
 if TYPE_CHECKING:
-    from .cluster import LocalCluster
+    from .etl import ETL, ETLRegistry
+    from .jobs import JobRegistry
+    from .target import ClusterTarget
+
+
+class ProxyCluster(Protocol):
+    """The cluster as its proxy serves it (LocalCluster is one)."""
+
+    proxy_id: str
+    images: dict[str, Any]
+    etls: ETLRegistry
+    jobs: JobRegistry
+    targets: list[ClusterTarget]
+
+    def smap(self) -> dict[str, Any]: ...
+    def bucket_names(self) -> list[str]: ...
+    def has_bucket(self, name: str) -> bool: ...
+    def create_bucket(self, name: str) -> bool: ...
+    def destroy_bucket(self, name: str) -> bool: ...
+    def owner(self, bucket: str, obj: str) -> ClusterTarget: ...
+    def start_job(self, action: str, src: str, value: dict[str, Any], bck_to: str) -> str: ...
+    def etl_metrics(self, etl: ETL) -> dict[str, Any]: ...
+
 
 T = TypeVar("T")
 _BUCKET = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -51,7 +73,7 @@ async def in_thread(func: Callable[..., T], *args: Any) -> T:
 
 
 class ProxyApp:
-    def __init__(self, cluster: LocalCluster) -> None:
+    def __init__(self, cluster: ProxyCluster) -> None:
         self.cluster = cluster
 
     @property
@@ -115,7 +137,7 @@ class ProxyApp:
         elif req.method == "GET" and action == "list":
             if not cluster.has_bucket(name):
                 raise bucket_missing(name)
-            body = await in_thread(list_page, cluster, name, value or {})
+            body = await in_thread(list_page, cluster.targets, name, value or {})
             await send_response(send, 200, body, [(b"content-type", b"application/msgpack")])
         elif req.method == "POST" and action in JOB_ACTIONS:
             if not cluster.has_bucket(name):
@@ -159,7 +181,9 @@ class ProxyApp:
                 raise AISHTTPError(405, f"{req.method} /v1/etl: PUT initialises an ETL, GET lists them")
             return
         if req.method == "GET" and not verb:
-            await send_json(send, etls.get(name).details(req.query.get("uuid", "")))
+            job_id = req.query.get("uuid", "")
+            job = self.cluster.jobs.find(job_id) if job_id else None
+            await send_json(send, etls.get(name).details(job.obj_errors() if job is not None else None))
         elif req.method == "DELETE" and not verb:
             await in_thread(etls.delete, name)
             await send_response(send, 200, b"", [])

@@ -12,22 +12,30 @@ import os
 import secrets
 from email.utils import formatdate
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..._exceptions import ETLCallError
 from ...server.asgi import Receive, Scope, Send, iter_body, send_response
+from ...server.http11 import Pool
 from ...server.thread import ServerThread
 from ...wire import parse_uname
-from ..calls import Answer, HTTPComm, ObjectCall, WSComm
+from ..calls import Answer, HTTPComm, ObjectCall, WSComm, http_pool
 from ..target import SERVE_CHUNK, LocalTarget, TargetApp, check_name
 from .hrw import node_digest
 from .http import AISHTTPError, Request, bad_request, bucket_missing, lifespan, object_missing, send_json, serve_http
 
 if TYPE_CHECKING:
-    from .cluster import LocalCluster
-    from .etl import ETL
+    from .etl import ETL, ETLRegistry
+
+
+class ClusterView(Protocol):
+    """What a target needs of its cluster: the map, the buckets, placement and the ETLs."""
+
+    etls: ETLRegistry
+
+    def smap(self) -> dict[str, Any]: ...
+    def has_bucket(self, name: str) -> bool: ...
+    def owner(self, bucket: str, obj: str) -> ClusterTarget: ...
 
 
 def inline_status(status: int) -> int:
@@ -42,7 +50,7 @@ def inline_status(status: int) -> int:
 class ClusterTarget(LocalTarget):
     """One target of a LocalCluster: its own folder, port and node ID; objects placed here by HRW."""
 
-    def __init__(self, cluster: LocalCluster, node_id: str, root: Path | None, secret: str) -> None:
+    def __init__(self, cluster: ClusterView, node_id: str, root: Path | None, secret: str) -> None:
         super().__init__(root, secret=secret)
         self.cluster = cluster
         self.node_id = node_id
@@ -80,17 +88,16 @@ class TargetNodeApp:
     def __init__(self, target: ClusterTarget) -> None:
         self.target = target
         self.etl_route = TargetApp(target)
-        self._client: httpx.AsyncClient | None = None
+        self._client: Pool | None = None
 
     @property
     def node(self) -> str:
         return f"t[{self.target.node_id}]"
 
     @property
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> Pool:
         if self._client is None:
-            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-            self._client = httpx.AsyncClient(timeout=None, limits=limits)
+            self._client = http_pool(64)
         return self._client
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
