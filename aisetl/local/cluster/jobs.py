@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -147,9 +148,7 @@ class CopyPart:
     def report(self) -> JobReport:
         with self._lock:
             r = self._report
-            return JobReport(
-                r.job_id, r.state, r.total, r.done, r.failed, r.bytes_in, r.bytes_out, r.seconds, list(r.errors)
-            )
+            return replace(r, errors=list(r.errors))
 
 
 Part = Job | CopyPart
@@ -252,13 +251,13 @@ class ClusterJob:
         return JobReport(
             self.id,
             state,
-            sum(r.total for r in reports) + len(self.missing),
-            sum(r.done for r in reports),
-            sum(r.failed for r in reports) + len(self.missing),
-            sum(r.bytes_in for r in reports),
-            sum(r.bytes_out for r in reports),
-            seconds,
-            self.missing + [e for r in reports for e in r.errors],
+            total=sum(r.total for r in reports) + len(self.missing),
+            done=sum(r.done for r in reports),
+            failed=sum(r.failed for r in reports) + len(self.missing),
+            bytes_in=sum(r.bytes_in for r in reports),
+            bytes_out=sum(r.bytes_out for r in reports),
+            seconds=seconds,
+            errors=self.missing + [e for r in reports for e in r.errors],
         )
 
     def obj_errors(self) -> list[dict[str, Any]]:
@@ -322,6 +321,6 @@ class JobRegistry:
         for job in self.all():
             for part in job.parts.values():
                 if isinstance(part, Job):
-                    part.wait(10)
+                    part.cancel()
                 else:
                     part._done.wait(10)

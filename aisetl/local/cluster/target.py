@@ -20,9 +20,12 @@ from ...server.http11 import Pool
 from ...server.thread import ServerThread
 from ...wire import parse_uname
 from ..calls import Answer, HTTPComm, ObjectCall, WSComm, http_pool
-from ..target import SERVE_CHUNK, LocalTarget, TargetApp, check_name
+from ..target import LocalTarget, TargetApp, check_name
 from .hrw import node_digest
 from .http import AISHTTPError, Request, bad_request, bucket_missing, lifespan, object_missing, send_json, serve_http
+
+# Bytes per body message when serving an object; larger files are read in a thread, chunk by chunk.
+SERVE_CHUNK = 1 << 20
 
 if TYPE_CHECKING:
     from .etl import ETL, ETLRegistry
