@@ -1,7 +1,8 @@
 """The same transforms for aisetl and the official aistore server, as ASGI apps uvicorn can import.
 
 Which implementation and mode is chosen by environment variables, so that one module serves both:
-BENCH_IMPL = aisetl | official | floor (a bare ASGI app), BENCH_MODE = identity | stream | md5 | lines;
+BENCH_IMPL = aisetl | official | floor (a bare ASGI app), BENCH_MODE = identity | stream | md5 | lines | middleware
+(identity, with one pass-through `@app.middleware("http")` added by the user, as tracing or auth would);
 BENCH_YIELD = the size of the pieces a streaming transform reads and yields (default 64 KiB).
 """
 
@@ -94,3 +95,9 @@ else:
     from aisetl import FastAPIServer
 
     app = _make(FastAPIServer)().app
+
+if MODE == "middleware" and IMPL != "floor":
+
+    @app.middleware("http")  # type: ignore[untyped-decorator]
+    async def pass_through(request: Any, call_next: Any) -> Any:
+        return await call_next(request)

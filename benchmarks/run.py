@@ -7,7 +7,10 @@ Runs are interleaved (aisetl, official, aisetl, official) and each figure is the
 A bare ASGI app (`floor`) is measured where it can do the same work, to show how close each path is
 to what the machine allows. Results go to stdout and to benchmarks/out/results.md.
 
-    python benchmarks/run.py [--seconds 5] [--rounds 2] [--only hpush]
+    python benchmarks/run.py [--seconds 5] [--rounds 2] [--only hpush] [--baseline DIR] [--no-official]
+
+`--baseline DIR` also measures aisetl as checked out in DIR (another worktree, e.g. main before a change),
+interleaved with this one in every round (aisetl, baseline, official), and adds an A/B table.
 """
 
 from __future__ import annotations
@@ -110,6 +113,8 @@ SCENARIOS = [
     Scenario("dp1k", "direct put 1 KiB", "req/s", 10.0, headers={"Ais-Node-Url": DEST}),
     Scenario("dp1m", "direct put 1 MiB", "MiB/s", 2.0, size=MIB, headers={"Ais-Node-Url": DEST}, connections=8),
     Scenario("md5", "md5 of 1 KiB", "req/s", 2.0, mode="md5", floor=True),
+    # The user added `@app.middleware("http")` (README, "The FastAPI app"): objects go through FastAPI.
+    Scenario("hpushmw", "hpush 1 KiB with one user middleware", "req/s", 1.0, mode="middleware"),
     Scenario("ws1k", "WebSocket 1 KiB objects", "req/s", 1.2, ws=True),
     Scenario("ws1m", "WebSocket 1 MiB objects", "MiB/s", 1.2, ws=True, size=MIB),
     Scenario("wsdp", "WebSocket with direct put, 1 KiB", "req/s", 5.0, ws=True, headers={"Ais-Node-Url": DEST}),
@@ -121,6 +126,9 @@ class Run:
     value: float  # in the scenario's unit
     rss_mib: float
     errors: int
+
+
+NOT_RUN = Run(0.0, 0.0, 0)
 
 
 # --- processes --------------------------------------------------------------------------------------
@@ -185,15 +193,19 @@ def wait_ready(url: str, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
+BASELINE: Path | None = None  # --baseline: another checkout of aisetl, measured as impl "baseline"
+
+
 @contextmanager
 def server(impl: str, mode: str, yield_size: int = 64 * KIB, port: int = PORT) -> Iterator[subprocess.Popen[bytes]]:
+    root = BASELINE if impl == "baseline" and BASELINE is not None else ROOT
     env = {
         **os.environ,
-        "BENCH_IMPL": impl,
+        "BENCH_IMPL": "aisetl" if impl == "baseline" else impl,
         "BENCH_MODE": mode,
         "BENCH_YIELD": str(yield_size),
         "AIS_TARGET_URL": f"http://127.0.0.1:{NGINX_PORT}{ETL_ROUTE}",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(root),  # ahead of the installed (editable) aisetl
     }
     cmd = [
         *taskset(SERVER_CORE),
@@ -216,7 +228,7 @@ def server(impl: str, mode: str, yield_size: int = 64 * KIB, port: int = PORT) -
         "warning",
         *AIS_FLAGS,
     ]
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(f"http://127.0.0.1:{port}/health")
         yield proc
@@ -361,13 +373,19 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="scenario keys to run")
+    parser.add_argument("--baseline", type=Path, help="another aisetl checkout to compare with (A/B)")
+    parser.add_argument("--no-official", action="store_true", help="skip the official server")
     args = parser.parse_args()
+    global BASELINE
+    BASELINE = args.baseline.resolve() if args.baseline else None
+    impls = ["aisetl", *(["baseline"] if BASELINE else []), *([] if args.no_official else ["official"])]
     for tool in ("wrk", "nginx", "curl"):
         if not shutil.which(tool):
             print(f"benchmarks need {tool} (Debian: apt-get install wrk nginx-light curl)", file=sys.stderr)
             return 2
     chosen = [s for s in SCENARIOS if not args.only or s.key in args.only]
     rows = []
+    ab_rows: list[tuple[Scenario, Run, Run]] = []
     with tempfile.TemporaryDirectory(prefix="aisetl-bench-") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # nginx's workers run as another user when started by root
@@ -378,9 +396,9 @@ def main() -> int:
         with nginx(workdir):
             for s in chosen:
                 print(f"{s.title} ...", flush=True)
-                runs: dict[str, list[Run]] = {"aisetl": [], "official": []}
+                runs: dict[str, list[Run]] = {impl: [] for impl in impls}
                 for _ in range(args.rounds):
-                    for impl in ("aisetl", "official"):
+                    for impl in impls:
                         r = measure(impl, s, args.seconds, workdir, fqn)
                         runs[impl].append(r)
                         print(
@@ -389,7 +407,9 @@ def main() -> int:
                         )
                 floor = measure("floor", s, args.seconds, workdir, fqn).value if s.floor else None
                 best = {impl: max(rs, key=lambda r: r.value) for impl, rs in runs.items()}
-                rows.append((s, best["aisetl"], best["official"], floor))
+                rows.append((s, best["aisetl"], best.get("official", NOT_RUN), floor))
+                if "baseline" in best:
+                    ab_rows.append((s, best["aisetl"], best["baseline"]))
             rss_big = {impl: big_stream_rss(impl) for impl in ("aisetl", "official")} if not args.only else {}
     first_reply = serve_to_first_reply_ms() if not args.only else None
 
@@ -432,6 +452,12 @@ def main() -> int:
             f"| in-kernel serve() to first reply (ms, after imports) | {first_reply:.0f} | - | - | <= 100 ms | "
             f"{'yes' if ok else 'NO'} | - | - |"
         )
+    if ab_rows:
+        lines += ["", f"A/B against {BASELINE} (interleaved, best of {args.rounds} each):", ""]
+        lines += ["| scenario | aisetl | baseline | aisetl / baseline |", "|---|---|---|---|"]
+        for s, a, b in ab_rows:
+            ab = f"{a.value / b.value:.3f}" if b.value else "-"
+            lines.append(f"| {s.title} ({s.unit}) | {fmt(a.value)} | {fmt(b.value)} | {ab} |")
     text = "\n".join(lines)
     print("\n" + text)
     out = ROOT / "benchmarks" / "out"
