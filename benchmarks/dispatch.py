@@ -26,7 +26,7 @@ from typing import Any
 
 os.environ.setdefault("AIS_TARGET_URL", "http://127.0.0.1:9/v1/etl/_object/bench/secret")
 
-from aisetl import FastAPIServer  # noqa: E402
+from aisetl import FastAPIServer
 
 BODY = b"a" * 1024
 
