@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 from websockets.sync.client import connect
@@ -24,7 +24,7 @@ from aisetl import DirectPutError, FastAPIServer, LocalTarget, etl
 from aisetl.api.base import environ_override
 from aisetl.server.config import uvicorn_options
 from aisetl.server.thread import ServerThread
-from tests.transforms import Failing, StreamUpper, Upper
+from tests.transforms import Failing, StreamFailsLater, StreamUpper, Upper
 
 TARGET_URL = "http://127.0.0.1:9/v1/etl/_object/my-etl/s3cr3t"
 
@@ -269,6 +269,37 @@ def test_pure_asgi_middleware_sees_http_and_websocket_and_every_input_mode_still
                 conn.send(json.dumps({"fqn": str(fqn), "path": "bkt/obj"}))
                 assert [conn.recv(), conn.recv()] == [b"OVER WS", b"FROM A FILE"]
     assert seen["http"] == 2 and seen["websocket"] == 1
+
+
+def test_included_router_and_a_user_health_route_win(tgt: LocalTarget):
+    server = make(Upper)
+    router = APIRouter(prefix="/admin")
+
+    @router.get("/ping")
+    def ping() -> str:
+        return "pong"
+
+    @server.app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "custom"}
+
+    server.app.include_router(router)
+    with TestClient(server.app) as client:
+        assert client.get("/admin/ping").json() == "pong"
+        assert client.get("/health").json() == {"status": "custom"}
+        assert client.put("/admin/obj", content=b"abc").content == b"ABC"  # PUT: still an object
+
+
+@pytest.mark.parametrize("middleware", [False, True], ids=["fast", "through-fastapi"])
+def test_a_stream_that_breaks_off_is_a_truncated_reply_not_a_complete_one(middleware: bool):
+    server = make(StreamFailsLater)
+    if middleware:
+        add_header_middleware(server.app)
+    with uvicorn_http(server.app) as client:
+        with pytest.raises(httpx.RemoteProtocolError), client.stream("PUT", "/b/o", content=b"x") as reply:
+            assert reply.status_code == 200
+            reply.read()
+        assert client.get("/health").text == "Running"
 
 
 # --- dependency overrides and lifespan -----------------------------------------------------------------

@@ -129,7 +129,9 @@ def test_the_exported_server_answers_like_the_in_process_one(exported):
         ctx, container_command(ctx, bin_dir), {"AIS_TARGET_URL": "http://127.0.0.1:9/v1/etl/_object/e/s"}
     ) as url:
         got = [httpx.put(url + "/bkt/o", content=obj).content for obj in CORPUS]
+        schema = httpx.get(url + "/openapi.json").json()  # the image's .app is the FastAPI app too
     assert got == expected
+    assert schema["info"]["title"] == "Digest" and "/{path}" in schema["paths"]
 
 
 def test_aisetl_check_passes_against_the_exported_server(exported):

@@ -13,7 +13,7 @@ import json
 import logging
 
 from ..wire import HEALTH_BODY, HEALTH_PATH, DirectPutOutcome
-from .asgi import JSON_HEADER, Receive, Scope, Send, read_body, send_response
+from .asgi import ABORT_SIGNAL, JSON_HEADER, Receive, ResponseAbortedError, Scope, Send, read_body, send_response
 from .budget import MemoryBudget, read_body_counted
 from .direct_put import DirectPut, ReplyStream
 from .errors import error_response
@@ -109,6 +109,11 @@ class ETLApp:
                     return
                 outcome = done
             await self.send_outcome(req, outcome, send)
+        except ResponseAbortedError:
+            signal = scope.get(ABORT_SIGNAL)
+            if signal is not None:
+                signal.aborted = True
+            raise  # logged and counted; too late for an error reply
         except Exception as exc:
             path = req.path if req is not None else scope["path"][1:]
             status, body, headers = error_response(exc, path, req.fqn if req else "", self.log, self.stats)
@@ -163,6 +168,7 @@ class ETLApp:
                 "reply of the next stage for %r broke off after %d bytes: %s", req.path, sent, error_detail(exc)
             )
             self.stats.record_error("http", req.path, 200, exc)
+            raise ResponseAbortedError(f"reply for {req.path!r} broke off after {sent} bytes") from exc
         finally:
             await reply.aclose()
 
@@ -180,12 +186,12 @@ class ETLApp:
                     sent += len(chunk)
                     chunk = await out.get()
             except Exception as exc:
-                # Too late for a status: end the connection without the last chunk, so that the client
-                # sees a truncated body rather than a complete wrong one.
+                # Too late for a status: the connection must end without the last chunk, so that the
+                # client sees a truncated body rather than a complete wrong one.
                 out.abandon()
                 self.log.error("stream of object %r broke off after %d bytes: %s", req.path, sent, error_detail(exc))
                 self.stats.record_error("http", req.path, 200, exc)
-                return
+                raise ResponseAbortedError(f"stream of object {req.path!r} broke off after {sent} bytes") from exc
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             self.stats.record(req.started, 0, sent)
         finally:

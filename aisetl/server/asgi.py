@@ -18,6 +18,25 @@ class ClientDisconnectedError(Exception):
     """The client went away before sending the whole request body."""
 
 
+class ResponseAbortedError(Exception):
+    """A response was started and cannot be completed (a stream broke off): raised out of the app, the
+    ASGI way to say so, so that the server closes the connection and the client sees a truncated body."""
+
+
+# Scope key of an `AbortSignal`: set by an outer layer (the FastAPI app, when user middleware runs) that
+# must learn of an aborted response before a middleware in between completes it anyway (Starlette's
+# BaseHTTPMiddleware sends the closing chunk of a body stream whose app raised). A holder object, so
+# that middleware which copies the scope still shares it.
+ABORT_SIGNAL = "aisetl.abort_signal"
+
+
+class AbortSignal:
+    __slots__ = ("aborted",)
+
+    def __init__(self) -> None:
+        self.aborted = False
+
+
 async def read_body(receive: Receive) -> bytes:
     message = await receive()
     body: bytes = message.get("body", b"")

@@ -32,7 +32,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from .._version import __version__
 from .app import ETLApp
-from .asgi import Message, Receive, Scope, Send
+from .asgi import ABORT_SIGNAL, AbortSignal, Message, Receive, ResponseAbortedError, Scope, Send
 from .openapi import etl_paths, merge_paths
 from .output import error_detail
 from .transforms import Transformer
@@ -91,6 +91,9 @@ class ETLFastAPI(FastAPI):
                 else:
                     await self.etl.websocket(scope, receive, send)
                 return
+            if kind == "http":
+                await super().__call__(scope, receive, self._never_completing_aborted(scope, send))
+                return
         elif kind == "lifespan":
             self._seen_routes = -1  # decide again at start-up: telemetry may have been configured since
             await super().__call__(scope, receive, self._closing_on_shutdown(send))
@@ -103,6 +106,20 @@ class ETLFastAPI(FastAPI):
             await self.etl.http(scope, receive, send)
         elif scope["type"] == "websocket":
             await self.etl.websocket(scope, receive, send)
+
+    @staticmethod
+    def _never_completing_aborted(scope: Scope, send: Send) -> Send:
+        """`send` for a request going through FastAPI: when the raw handler aborted its response (a stream
+        broke off), the closing chunk a middleware would add is refused, so that uvicorn closes the
+        connection and the client sees a truncated body, not a complete wrong one."""
+        signal = scope[ABORT_SIGNAL] = AbortSignal()
+
+        async def send_unless_aborted(message: Message) -> None:
+            if signal.aborted and message["type"] == "http.response.body" and not message.get("more_body"):
+                raise ResponseAbortedError("the response was aborted: not completing it")
+            await send(message)
+
+        return send_unless_aborted
 
     def _closing_on_shutdown(self, send: Send) -> Send:
         """`send` for the lifespan: the raw handler's connections and threads are released before uvicorn
