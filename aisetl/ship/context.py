@@ -114,7 +114,7 @@ group in its `securityContext`). Locally: `docker run --group-add <gid> -v <moun
     if "resources" in message:
         resources = (
             "\ninit.json carries `resources` (the pod's requests and limits), which `Etl.init` cannot send: "
-            "`aisetl deploy`/`deploy()` sends init.json as it is.\n"
+            "aisetl's `deploy()` sends init.json as it is, through the SDK's request client.\n"
         )
     return f"""# {name}: AIS ETL build context (aisetl export)
 

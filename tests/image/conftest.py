@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,18 @@ def engine() -> None:
         pytest.skip(f"no container engine: {problem}")
 
 
+def _required() -> bool:
+    return bool(_missing) and os.environ.get("AISETL_REQUIRE_ENGINE") == "1"
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _missing and os.environ.get("AISETL_REQUIRE_ENGINE") == "1":
-        print(f"\nFAILED: the image tests could not run and AISETL_REQUIRE_ENGINE=1: {_missing[0]}")
+    if _required():
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _required():
+        terminalreporter.write_line(
+            f"FAILED: no image was built or run (AISETL_REQUIRE_ENGINE=1): {_missing[0]}", red=True, bold=True
+        )

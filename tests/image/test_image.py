@@ -12,11 +12,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from aisetl import LocalTarget
+from aisetl.ship.container import run_container
 from tests.image import transforms
-from tests.image.containers import docker, image_exists, running
+from tests.image.containers import DOCKER, docker, image_exists, running
 from tests.stubs import free_port
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.usefixtures("engine")]
@@ -93,3 +95,15 @@ def test_aisetl_check_passes_against_the_container(built, tmp_path):
         )
     assert result.returncode == 0, result.stdout + result.stderr
     assert ", 0 failed, 0 skipped" in result.stdout
+
+
+def test_run_container_serves_the_image_until_stopped(built):
+    cls, image = built
+    container = run_container(image, {"AIS_TARGET_URL": "http://127.0.0.1:9/v1/etl/_object/e/s"}, tool=DOCKER)
+    try:
+        got = httpx.put(container.url + "/b/o.txt", content=b"some bytes").content
+    finally:
+        container.stop()
+    with cls.serve(name="in-process") as local:
+        assert got == local.put(b"some bytes", path="b/o.txt").content
+    assert not container.running()
