@@ -22,7 +22,8 @@ from ..wire import (
     interpret_reply,
     retry_budget,
 )
-from .outbound import OutboundClient, Reply, TransientError
+from .http11 import NotRetriedError
+from .outbound import OutboundClient, Reply, TransientError, read_capped
 from .request import Request
 from .transforms import TransformRunner
 
@@ -57,7 +58,9 @@ class DirectPut:
             try:
                 return await attempt_once()
             except TransientError as exc:
-                if attempt >= budget:
+                # A peer that said nothing for the whole timeout will not do better on a retry within
+                # AIS's object timeout: fail now (AIS replays a one-shot body itself).
+                if attempt >= budget or isinstance(exc.cause, NotRetriedError):
                     raise DirectPutError(
                         url, exc.cause, attempts=attempt + 1, bail_without_local_retry=not replayable
                     ) from exc
@@ -118,7 +121,8 @@ class DirectPut:
                 resp = await self.client.open_put(url, body(), headers)
                 chunks = self.client.read_stream(resp)
                 if resp.status != 200:
-                    return Reply(resp.status, resp.headers, b"".join([c async for c in chunks]))
+                    content = await read_capped(chunks, self.settings.max_object_size, url)
+                    return Reply(resp.status, resp.headers, content)
                 first = await anext(chunks, None)  # before our answer is committed: may still be retried
                 if first is None:
                     return Reply(resp.status, resp.headers, b"")

@@ -8,8 +8,10 @@ requests in one segment.
 
 What it does: http and https (an `ssl.SSLContext`), Content-Length or chunked request bodies (bytes,
 or an async iterator of bytes), responses read whole or streamed with backpressure, a connection limit
-and an idle keep-alive limit with expiry. What it does not: redirects, cookies, proxies, HTTP/2,
-compression, timeouts (the AIS target's obj_timeout bounds the whole chain, protocol 3.4).
+and an idle keep-alive limit with expiry, per host; timeouts on connect and on a peer that stops moving
+bytes (a watchdog per request, blaming the peer only when it is the one holding things up); 1xx replies
+skipped; a 2xx that completes before the request body was all sent is an `EarlyAnswerError`, not a
+success. What it does not: redirects, cookies, proxies, HTTP/2, compression.
 """
 
 from __future__ import annotations
@@ -19,14 +21,29 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import cast
-from urllib.parse import urlsplit
 
 import httptools
 
 from ..wire.safety import control_character, host_header
+from .http11_base import (
+    MAX_HEAD,
+    ConnectError,
+    EarlyAnswerError,
+    HeadTooLongError,
+    HTTPError,
+    InvalidURLError,
+    Limits,
+    NotRetriedError,
+    ReadError,
+    TimeoutError_,
+    WriteError,
+    split_url,
+)
 from .http11_response import Response
+
+__all__ = ["ConnectError", "EarlyAnswerError", "HTTPError", "InvalidURLError", "Limits", "Pool", "ReadError"]
+__all__ += ["NotRetriedError", "Response", "TimeoutError_", "WriteError", "split_url"]
 
 # Request bodies up to this size go out in the same write as the head (one TCP segment or a few).
 COALESCE_MAX = 64 * 1024
@@ -34,55 +51,16 @@ COALESCE_MAX = 64 * 1024
 READ_HIGH_WATER = 1 << 20
 
 
-class HTTPError(Exception):
-    """Base of this client's errors."""
-
-
-class ConnectError(HTTPError):
-    """No connection could be made (refused, unreachable, TLS handshake failed)."""
-
-
-class WriteError(HTTPError):
-    """The connection broke while the request was being sent."""
-
-
-class ReadError(HTTPError):
-    """The connection broke, or the peer closed it, before the response was complete."""
-
-
-class InvalidURLError(HTTPError):
-    """The URL cannot be requested (no host, a bad port, a scheme other than http or https)."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_connections: int = 256
-    max_keepalive: int = 128
-    keepalive_expiry: float = 30.0
-
-
-def split_url(url: str) -> tuple[str, str, int, str]:
-    """(scheme, host, port, request target) of an absolute http(s) URL; InvalidURLError otherwise."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidURLError(f"invalid URL {url!r}: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidURLError(f"invalid URL {url!r}: expected http(s)://host[:port]/path")
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    if control_character(url) is not None or " " in target or not target.isascii():  # no request splitting
-        raise InvalidURLError(f"invalid URL {url!r}: control characters, spaces or non-ASCII in it")
-    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80), target
-
-
 class Connection(asyncio.Protocol):
     """One keep-alive connection; one request at a time."""
 
-    def __init__(self, key: tuple[str, str, int]) -> None:
+    def __init__(self, key: tuple[str, str, int], limits: Limits) -> None:
         self.key = key
+        self.limits = limits
+        self._last_progress = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+        self._informational = False
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = time.monotonic()
@@ -106,13 +84,20 @@ class Connection(asyncio.Protocol):
                 pass  # not TCP (a test over a Unix socket): nothing to turn off
 
     def data_received(self, data: bytes) -> None:
-        if self._response is None:
+        response = self._response
+        if response is None:
             self._fail(ReadError("unexpected bytes from the server outside a response"))
             return
+        self._last_progress = time.monotonic()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(ReadError(f"malformed HTTP response: {exc}"))
+            return
+        if response.status == 0 and self._response is response:  # still in the head: header lines forever?
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD:
+                self._fail(HeadTooLongError(f"response head longer than {MAX_HEAD} bytes"))
 
     def eof_received(self) -> bool | None:
         response = self._response
@@ -135,7 +120,46 @@ class Connection(asyncio.Protocol):
         self._can_write.clear()
 
     def resume_writing(self) -> None:
+        self._last_progress = time.monotonic()
         self._can_write.set()
+
+    # --- the watchdog: a peer that stops moving bytes fails the request ---------------------------
+
+    def _arm(self, delay: float) -> None:
+        self._watchdog = asyncio.get_running_loop().call_later(delay, self._watch)
+
+    def _disarm(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _waiting_on_peer(self, response: Response) -> bool:
+        """Whether the peer, not this side, holds things up (a slow transform here is not its fault)."""
+        transport = self.transport
+        if transport is None:
+            return False
+        if not self._can_write.is_set():
+            return True  # it does not read what we send
+        if not response.body_sent or transport.get_write_buffer_size():
+            return False  # our body is still being produced
+        return transport.is_reading()  # we wait for its bytes (unless we paused reading ourselves)
+
+    def _watch(self) -> None:
+        self._watchdog = None
+        response = self._response
+        if response is None or self.closed:
+            return
+        now = time.monotonic()
+        if not self._waiting_on_peer(response):
+            self._last_progress = now
+        limit = self.limits.response_timeout if response.status == 0 else self.limits.idle_timeout
+        idle = now - self._last_progress
+        if idle >= limit:
+            what = "no response head" if response.status == 0 else "the response body stalled"
+            self._fail(TimeoutError_(f"{what}: nothing moved for {limit:g} s"))
+            self.close()
+            return
+        self._arm(limit - idle)
 
     # --- httptools callbacks ---------------------------------------------------------------------
 
@@ -145,7 +169,13 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         assert self._response is not None
-        self._response.status = self._parser.get_status_code()
+        status = self._parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            # 100 Continue, 103 Early Hints: informational, never the answer; the final one follows.
+            self._informational = True
+            self._response.raw_headers.clear()
+            return
+        self._response.status = status
         self._response.headers_done.set()
 
     def on_body(self, body: bytes) -> None:
@@ -153,14 +183,30 @@ class Connection(asyncio.Protocol):
         self._response.feed(body)
 
     def on_message_complete(self) -> None:
+        if self._informational:
+            self._informational = False
+            self._head_bytes = 0
+            return
         response, self._response = self._response, None
         assert response is not None
+        self._disarm()
         response.reusable = self._parser.should_keep_alive()
+        transport = self.transport
+        if 200 <= response.status < 300 and (
+            not response.body_sent or (transport is not None and transport.get_write_buffer_size())
+        ):
+            # It answered success while part of what we sent was still unread: nothing proves it
+            # stored the whole object, so this is not a delivery.
+            response.reusable = False
+            response.finish(EarlyAnswerError(f"answered {response.status} before reading the whole request body"))
+            self.close()
+            return
         response.finish(None)
 
     # --- use -------------------------------------------------------------------------------------
 
     def _fail(self, error: HTTPError) -> None:
+        self._disarm()
         self.closed = True
         if self._error is None:
             self._error = error
@@ -180,6 +226,9 @@ class Connection(asyncio.Protocol):
         assert self.transport is not None
         response = Response(self, READ_HIGH_WATER)
         self._response = response
+        self._head_bytes = 0
+        self._last_progress = time.monotonic()
+        self._arm(min(self.limits.response_timeout, self.limits.idle_timeout))
         lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
         lines += [f"{name}: {value}" for name, value in headers]
         if isinstance(body, bytes):
@@ -244,7 +293,8 @@ class Pool:
         self.ssl_context = ssl_context
         self.default_headers = list(headers.items())
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
-        self._slots = asyncio.Semaphore(limits.max_connections)
+        # Connection slots per host: objects stuck on one next stage never take the slots of another.
+        self._slots: dict[tuple[str, str, int], asyncio.Semaphore] = {}
         self._idle_count = 0
 
     def _ssl(self) -> ssl.SSLContext:
@@ -257,11 +307,16 @@ class Pool:
         loop = asyncio.get_running_loop()
         try:
             if scheme == "https":
-                _, conn = await loop.create_connection(
-                    lambda: Connection(key), host, port, ssl=self._ssl(), server_hostname=host
+                connecting = loop.create_connection(
+                    lambda: Connection(key, self.limits), host, port, ssl=self._ssl(), server_hostname=host
                 )
             else:
-                _, conn = await loop.create_connection(lambda: Connection(key), host, port)
+                connecting = loop.create_connection(lambda: Connection(key, self.limits), host, port)
+            _, conn = await asyncio.wait_for(connecting, self.limits.connect_timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError_(
+                f"cannot connect to {host}:{port}: no answer in {self.limits.connect_timeout:g} s"
+            ) from None
         except (OSError, ssl.SSLError) as exc:
             raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
         return conn
@@ -277,8 +332,14 @@ class Pool:
             conn.close()
         return None
 
+    def _host_slots(self, key: tuple[str, str, int]) -> asyncio.Semaphore:
+        slots = self._slots.get(key)
+        if slots is None:
+            slots = self._slots[key] = asyncio.Semaphore(self.limits.max_connections)
+        return slots
+
     def release(self, conn: Connection, reusable: bool) -> None:
-        self._slots.release()
+        self._host_slots(conn.key).release()
         if reusable and self._idle_count < self.limits.max_keepalive:
             conn.idle_since = time.monotonic()
             self._idle.setdefault(conn.key, []).append(conn)
@@ -297,7 +358,8 @@ class Pool:
         for name, value in all_headers:
             if control_character(name + value) is not None:
                 raise InvalidURLError(f"invalid header {name!r}: control characters in its name or value")
-        await self._slots.acquire()
+        slots = self._host_slots(key)
+        await slots.acquire()
         conn: Connection | None = None
         try:
             conn = self._take_idle(key)
@@ -306,10 +368,10 @@ class Pool:
                 conn = await self._connect(key)
             try:
                 response = await conn.send(method, host_value, target, all_headers, body)
-            except (ReadError, WriteError):
+            except (ReadError, WriteError) as exc:
                 # A kept-alive connection the server closed while idle fails before any answer:
                 # send again on a fresh one, once, when the body can be sent again.
-                if not (reused and isinstance(body, bytes)):
+                if isinstance(exc, NotRetriedError) or not (reused and isinstance(body, bytes)):
                     raise
                 conn.close()
                 conn = await self._connect(key)
@@ -317,7 +379,7 @@ class Pool:
         except BaseException:
             if conn is not None:
                 conn.close()  # mid-request: its state is unknown
-            self._slots.release()
+            slots.release()
             raise
         response.pool = self
         return response

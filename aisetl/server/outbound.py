@@ -22,6 +22,23 @@ from .http11_response import Response
 _TRANSIENT_ERRORS = (_http11.ConnectError, _http11.ReadError, _http11.WriteError, OSError)
 
 
+async def read_capped(chunks: AsyncIterator[bytes], cap: int, url: str) -> bytes:
+    """A reply body held whole, up to `cap` bytes: an endless one is cut off with an error (502)."""
+    parts: list[bytes] = []
+    total = 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > cap:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            raise ProtocolError(
+                f"The reply of {url!r} is longer than {cap} bytes (AISETL_MAX_OBJECT_SIZE): cut off", status_code=502
+            )
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 class TransientError(Exception):
     """A transport-level failure; `cause` is the underlying error."""
 
@@ -67,7 +84,14 @@ class OutboundClient:
         loop = asyncio.get_running_loop()
         if self._pool is None or self._loop is not loop:
             s = self._settings
-            limits = _http11.Limits(s.max_conn, s.max_keepalive_conn, s.keepalive_expiry)
+            limits = _http11.Limits(
+                s.max_conn,
+                s.max_keepalive_conn,
+                s.keepalive_expiry,
+                s.connect_timeout,
+                s.response_timeout,
+                s.idle_timeout,
+            )
             self._pool = _http11.Pool(limits, self._ssl, s.outbound_headers)
             self._loop = loop
         return self._pool
@@ -81,7 +105,7 @@ class OutboundClient:
         """PUT and read the whole reply. bytes -> Content-Length; an async iterator -> chunked."""
         try:
             resp = await self._get().request("PUT", url, headers, content)
-            body = await resp.read()
+            body = await read_capped(resp.iter_chunks(), self._settings.max_object_size, url)
         except _http11.InvalidURLError as exc:
             raise ProtocolError(f"Direct put to {url!r} failed: {exc}", status_code=500) from exc
         except _TRANSIENT_ERRORS as exc:

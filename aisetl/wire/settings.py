@@ -10,6 +10,7 @@ from .._exceptions import ConfigError
 from .names import (
     ENV_AUTHN_TOKEN,
     ENV_CLIENT_CA,
+    ENV_CONNECT_TIMEOUT,
     ENV_CRT,
     ENV_CRT_KEY,
     ENV_DIRECT_FQN,
@@ -18,11 +19,13 @@ from .names import (
     ENV_DIRECT_PUT_LEGACY,
     ENV_DIRECT_PUT_RETRIES,
     ENV_FQN_ROOT,
+    ENV_IDLE_TIMEOUT,
     ENV_KEEPALIVE_EXPIRY,
     ENV_LARGE_OBJECT_BUDGET,
     ENV_MAX_CONN,
     ENV_MAX_KEEPALIVE_CONN,
     ENV_MAX_OBJECT_SIZE,
+    ENV_RESPONSE_TIMEOUT,
     ENV_SKIP_VERIFY,
     ENV_SKIP_VERIFY_LEGACY,
     ENV_TARGET_URL,
@@ -40,6 +43,11 @@ DEFAULT_LARGE_OBJECT_BUDGET = 64 << 20
 # One object at a time may go past the budget (so that any object still goes through), up to this: an
 # endless body or hpull object is cut off here with a 413 instead of taking all memory.
 DEFAULT_MAX_OBJECT_SIZE = 1 << 30
+# Outbound timeouts, seconds. Timeouts are not retried, so a next stage that never answers fails its
+# object after about 30 s, under AIS's default object timeout of 45 s (connect: 5 s, retried).
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_RESPONSE_TIMEOUT = 30.0
+DEFAULT_IDLE_TIMEOUT = 30.0
 
 
 def parse_bool(value: str | None) -> bool:
@@ -65,6 +73,9 @@ class Settings:
     authn_token: str | None = None
     large_object_budget: int = DEFAULT_LARGE_OBJECT_BUDGET
     max_object_size: int = DEFAULT_MAX_OBJECT_SIZE
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    response_timeout: float = DEFAULT_RESPONSE_TIMEOUT
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     # Opt-in confinement for shared clusters (README "Safety"): None = off, AIS's paths are trusted.
     fqn_root: str | None = None
     token_hosts: tuple[str, ...] | None = None
@@ -93,6 +104,19 @@ def _env_int(environ: Mapping[str, str], name: str, default: int, minimum: int) 
         raise ConfigError(f"Environment variable {name!r} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"Environment variable {name!r} must be >= {minimum}, got {value}")
+    return value
+
+
+def _env_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"Environment variable {name!r} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"Environment variable {name!r} must be > 0 seconds, got {raw!r}")
     return value
 
 
@@ -126,6 +150,9 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
         authn_token=environ.get(ENV_AUTHN_TOKEN) or None,
         large_object_budget=_env_int(environ, ENV_LARGE_OBJECT_BUDGET, DEFAULT_LARGE_OBJECT_BUDGET, 1),
         max_object_size=_env_int(environ, ENV_MAX_OBJECT_SIZE, DEFAULT_MAX_OBJECT_SIZE, 1),
+        connect_timeout=_env_seconds(environ, ENV_CONNECT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT),
+        response_timeout=_env_seconds(environ, ENV_RESPONSE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT),
+        idle_timeout=_env_seconds(environ, ENV_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT),
         fqn_root=_fqn_root(environ),
         token_hosts=_host_list(environ.get(ENV_TOKEN_HOSTS)),
     )
