@@ -131,14 +131,16 @@ class ETLApp:
                 data = await runner.fetch_upstream(req.path, lease)
             elif req.content_length is not None and req.content_length <= LARGE_OBJECT:
                 data = await read_body(req.receive)
+                self.stats.took_in(len(data))
             else:
                 data = await read_body_counted(req.receive, lease)
-            size = len(data) if isinstance(data, bytes) else 0  # a path (ETL_DIRECT_FQN) is not input
+                self.stats.took_in(len(data))
             out = await runner.run_transform(data, req.path, req.etl_args)
             del data  # the input's memory can go before the output is sent
             if not req.first:
-                self.stats.record(req.started, size, len(out))
                 await send_response(send, 200, out, [self.content_type])
+                self.stats.sent(len(out))
+                self.stats.record(req.started)
                 return None
             return await self.direct_put.put_bytes(req.first, req.remaining, req.path, req.etl_args, out)
         finally:
@@ -148,8 +150,9 @@ class ETLApp:
         if outcome.status >= 400:
             self.log.warning("next stage answered %d for object %r: %r", outcome.status, req.path, outcome.body[:200])
             self.stats.record_error("http", req.path, outcome.status, f"next stage answered {outcome.status}")
-        else:
-            self.stats.record(req.started, 0, outcome.length or len(outcome.body))
+        else:  # delivered onward (204: the length the next stage took) or relayed back (200)
+            self.stats.sent(outcome.length or len(outcome.body))
+            self.stats.record(req.started)
         await send_response(send, outcome.status, outcome.body, outcome.response_headers())
 
     async def pass_on(self, req: Request, reply: ReplyStream, send: Send) -> None:
@@ -160,8 +163,9 @@ class ETLApp:
             async for chunk in reply.chunks():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 sent += len(chunk)
+                self.stats.sent(len(chunk))
+            self.stats.record(req.started)  # before the end: a client holding the whole reply sees it counted
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-            self.stats.record(req.started, 0, sent)
         except Exception as exc:
             # Too late for a status: a truncated body, not a complete wrong one (as in stream_response).
             self.log.error(
@@ -184,6 +188,7 @@ class ETLApp:
                 while chunk is not None:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     sent += len(chunk)
+                    self.stats.sent(len(chunk))
                     chunk = await out.get()
             except Exception as exc:
                 # Too late for a status: the connection must end without the last chunk, so that the
@@ -193,7 +198,7 @@ class ETLApp:
                 self.stats.record_error("http", req.path, 200, exc)
                 raise ResponseAbortedError(f"stream of object {req.path!r} broke off after {sent} bytes") from exc
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-            self.stats.record(req.started, 0, sent)
+            self.stats.record(req.started)
         finally:
             out.abandon()
             if feeder is not None:

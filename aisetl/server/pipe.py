@@ -15,7 +15,7 @@ import asyncio
 import io
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 # Chunks in flight per pipe: bounds memory at a few chunks whatever the object size.
@@ -271,8 +271,9 @@ class PipeReader(io.BufferedIOBase):
         super().close()
 
 
-async def pump(chunks: AsyncIterator[bytes], pipe: Pipe) -> None:
-    """Loop side: copy `chunks` into `pipe`, then finish it (with the error, if reading failed).
+async def pump(chunks: AsyncIterator[bytes], pipe: Pipe, arrived: Callable[[int], None]) -> None:
+    """Loop side: copy `chunks` into `pipe` (telling `arrived` each chunk's size), then finish it (with
+    the error, if reading failed).
 
     Cancelled or abandoned, it closes `chunks` (releasing an upstream connection) and makes sure the
     reader in the thread is not left waiting for bytes that will never come.
@@ -280,6 +281,7 @@ async def pump(chunks: AsyncIterator[bytes], pipe: Pipe) -> None:
     try:
         async for chunk in chunks:
             if chunk:
+                arrived(len(chunk))
                 await pipe.put(chunk)
     except PipeClosedError:
         pass

@@ -56,6 +56,7 @@ class TransformRunner:
     def __init__(self, server: Transformer, client: OutboundClient) -> None:
         self.server = server
         self.settings = server.settings
+        self.stats = server.stats
         self.client = client
         self._workers: WorkerPool | None = None
 
@@ -137,8 +138,11 @@ class TransformRunner:
     async def collect_upstream(self, path: str, chunks: AsyncIterator[bytes], lease: Lease | None = None) -> bytes:
         try:
             if lease is not None:
-                return await collect_counted(chunks, lease)
-            return b"".join([chunk async for chunk in chunks])
+                data = await collect_counted(chunks, lease)
+            else:
+                data = b"".join([chunk async for chunk in chunks])
+            self.stats.took_in(len(data))
+            return data
         except TransientError as exc:
             raise TargetError(
                 f"Network error: GET of object {path!r} from the AIS target broke off: {exc}", status_code=502
@@ -154,18 +158,24 @@ class TransformRunner:
         # wait on anyone); larger ones in a thread, once the memory budget has room for them. Never more
         # than the size seen at open.
         if size <= INLINE_READ_MAX:
-            return read_all(fd, size)
-        try:
-            if lease is not None:
-                await lease.take(size)
-        except BaseException:
-            os.close(fd)
-            raise
-        return await self.workers.run(read_all, fd, size)
+            data = read_all(fd, size)
+        else:
+            try:
+                if lease is not None:
+                    await lease.take(size)
+            except BaseException:
+                os.close(fd)
+                raise
+            data = await self.workers.run(read_all, fd, size)
+        self.stats.took_in(len(data))
+        return data
 
     def fqn_opener(self, fqn: str) -> Callable[[], BinaryIO]:
         """A thread-side opener of the object file, checked now (on the loop) so that a bad name fails early."""
         fd, size = self.open_fqn(fqn)
+        # Counted as opened, on the loop: the transform reads it in a thread (a count there would race
+        # the reply), and it is the object the transform was given.
+        self.stats.took_in(size)
         return lambda: cast(BinaryIO, FileSlice(fd, size))
 
     async def open_source(self, req: Request) -> tuple[Callable[[], BinaryIO], asyncio.Task[None] | None]:
@@ -184,9 +194,10 @@ class TransformRunner:
                 return (lambda: io.BytesIO(data)), None
         elif req.content_length is not None and req.content_length <= STREAM_BUFFER_MAX:
             body = await read_body(req.receive)
+            self.stats.took_in(len(body))
             return (lambda: io.BytesIO(body)), None
         else:
             chunks = iter_body(req.receive)
         loop = asyncio.get_running_loop()
         pipe = Pipe(loop)
-        return (lambda: cast(BinaryIO, PipeReader(pipe))), loop.create_task(pump(chunks, pipe))
+        return (lambda: cast(BinaryIO, PipeReader(pipe))), loop.create_task(pump(chunks, pipe, self.stats.took_in))

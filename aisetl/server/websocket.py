@@ -77,19 +77,21 @@ class Connection:
 
     async def process(self, ctrl: ControlMessage, content: bytes | None, lease: Lease) -> Message:
         started, stats, log = time.perf_counter(), self.stats, self.log
-        size = len(content) if content is not None else 0
         try:
             first, remaining = parse_pipeline(ctrl.pipeline)
             out = await self.transform(ctrl, content)
             if not first:
-                stats.record(started, size, len(out))
+                stats.sent(len(out))
+                stats.record(started)
                 return {"type": "websocket.send", "bytes": out}
             outcome = await self.direct_put.put_bytes(first, remaining, ctrl.path, ctrl.etl_args, out)
             if outcome.status == 200:
-                stats.record(started, size, len(outcome.body))
+                stats.sent(len(outcome.body))
+                stats.record(started)
                 return {"type": "websocket.send", "bytes": outcome.body}
             if outcome.delivered:
-                stats.record(started, size, outcome.length)
+                stats.sent(outcome.length)
+                stats.record(started)
                 return _text(str(outcome.length))
             log.warning("ws object %r: next stage answered %d: %r", ctrl.path, outcome.status, outcome.body[:200])
             stats.record_error("ws", ctrl.path, outcome.status, f"next stage answered {outcome.status}")
@@ -189,6 +191,7 @@ async def serve_websocket(
                 content = data.encode() if isinstance(data, str) else (data or b"")
             stats.requests += 1
             size = len(content) if content is not None else 0
+            stats.took_in(size)
             lease = budget.lease()
             work = conn.process(ctrl, content, lease)
             if size > WS_COUNTED_FRAME:
