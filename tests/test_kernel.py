@@ -122,23 +122,6 @@ def test_stop_returns_promptly_with_a_stream_open():
     client.close()
 
 
-def test_status_widget_shows_the_counters_headless():
-    with Failing.serve(name="widget") as srv:
-        w = srv.widget
-        srv.put(b"x", path="b/bad")
-        time.sleep(0.05)
-        w.refresh()
-        assert "running" in w.status.value
-        assert srv.url in w.status.value
-        assert "Failing (buffered)" in w.status.value
-        assert "1 / 0" in w.status.value  # requests / objects
-        assert "b/bad" in w.error.value
-        assert "ValueError" in w.error.value
-        assert "cannot transform b/bad" in w.log.value
-    w.refresh()
-    assert "stopped" in w.status.value
-
-
 def test_plain_repr_outside_jupyter():
     with Upper.serve(name="plain") as srv:
         srv.put(b"x")

@@ -41,6 +41,7 @@ from ..wire import (
 )
 from .display import ETLResponse, as_etl_response
 from .duplex import duplex_put, known_size
+from .log import ServerLog
 from .stages import check_target, pipeline_urls, setting_value
 
 if TYPE_CHECKING:
@@ -104,6 +105,8 @@ class ServerHandle:
         self._widget: StatusWidget | None = None
         self.replaced = False  # a later serve() of the same name took over
         self.target_url = ""  # the AIS_TARGET_URL it was started with
+        # The one place this server's log records go (its widget shows it): see notebook/log.py.
+        self.log = ServerLog(name, shown=lambda: self._widget is not None and self._widget.shown)
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -117,17 +120,21 @@ class ServerHandle:
     def start(self) -> ServerHandle:
         self.target_url = self._target_url()
         # The layer is set while the server is made and while its thread starts: the thread copies this
-        # context, and its worker threads and tasks copy the thread's.
-        with environ_layer({ENV_TARGET_URL: self.target_url, **self.env}):
-            server = self.cls()
-            app = getattr(server, "app", None)
-            if app is None:
-                raise TypeError(f"{self.cls.__name__} has no ASGI app: serve() needs a FastAPIServer subclass")
-            # log_level=None: uvicorn's log levels are process-wide; starting one server must not change the
-            # logging of the others (notebook-kernel-notes, section 2).
-            options = uvicorn_options(log_level=None)
-            thread = ServerThread(app, host=self.host, port=self.port, name=self.name, **options)
-            thread.start()
+        # context, and its worker threads and tasks copy the thread's. So does the log (notebook/log.py).
+        try:
+            with environ_layer({ENV_TARGET_URL: self.target_url, **self.env}), self.log.running_in():
+                server = self.cls()
+                app = getattr(server, "app", None)
+                if app is None:
+                    raise TypeError(f"{self.cls.__name__} has no ASGI app: serve() needs a FastAPIServer subclass")
+                # log_level=None: uvicorn's log levels are process-wide; starting one server must not change
+                # the logging of the others (notebook-kernel-notes, section 2).
+                options = uvicorn_options(log_level=None)
+                thread = ServerThread(app, host=self.host, port=self.port, name=self.name, **options)
+                thread.start()
+        except BaseException:
+            self.log.detach()
+            raise
         self.replaced = False
         self.server, self._thread, self.port = server, thread, thread.port
         if self._widget is not None:
@@ -139,6 +146,7 @@ class ServerHandle:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.stop()
+        self.log.detach()
         if self._http is not None:
             self._http.close()
             self._http = None

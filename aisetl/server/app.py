@@ -138,9 +138,10 @@ class ETLApp:
             out = await runner.run_transform(data, req.path, req.etl_args)
             del data  # the input's memory can go before the output is sent
             if not req.first:
-                await send_response(send, 200, out, [self.content_type])
+                # Counted as it is handed over, so that a client holding the reply sees it counted.
                 self.stats.sent(len(out))
                 self.stats.record(req.started)
+                await send_response(send, 200, out, [self.content_type])
                 return None
             return await self.direct_put.put_bytes(req.first, req.remaining, req.path, req.etl_args, out)
         finally:
@@ -197,8 +198,8 @@ class ETLApp:
                 self.log.error("stream of object %r broke off after %d bytes: %s", req.path, sent, error_detail(exc))
                 self.stats.record_error("http", req.path, 200, exc)
                 raise ResponseAbortedError(f"stream of object {req.path!r} broke off after {sent} bytes") from exc
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
             self.stats.record(req.started)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             out.abandon()
             if feeder is not None:

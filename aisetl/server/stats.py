@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import traceback
 from collections import deque
@@ -20,6 +21,33 @@ from ..wire.safety import redact
 LATENCY_WINDOW = 1000
 # Failed objects kept with their tracebacks (the count of all of them is `errors`).
 ERRORS_KEPT = 20
+
+
+_OWN_CODE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of `exc` as Python prints it, less aisetl's own frames (the server's plumbing is not
+    the user's question) unless that leaves none; chained exceptions are kept, each trimmed alike."""
+    chain: list[BaseException] = []  # the raised one first, then what it came from
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    blocks: list[str] = []
+    for inner, outer in zip(reversed(chain), [*reversed(chain[:-1]), None], strict=True):
+        frames = traceback.extract_tb(inner.__traceback__)
+        theirs = [f for f in frames if not f.filename.startswith(_OWN_CODE)] or frames
+        if theirs:
+            blocks.append("Traceback (most recent call last):\n" + "".join(traceback.format_list(theirs)))
+        blocks.append("".join(traceback.format_exception_only(type(inner), inner)))
+        if outer is not None:
+            blocks.append(
+                "\nThe above exception was the direct cause of the following exception:\n\n"
+                if outer.__cause__ is inner
+                else "\nDuring handling of the above exception, another exception occurred:\n\n"
+            )
+    return "".join(blocks)
 
 
 @dataclass(frozen=True)
@@ -67,7 +95,7 @@ class ServerStats:
         self.errors += 1
         if isinstance(exc, BaseException):
             message = f"{type(exc).__name__}: {exc}"
-            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            text = user_traceback(exc)
         else:
             message, text = exc, ""
         message, text = redact(message, self.secrets), redact(text, self.secrets)

@@ -96,15 +96,22 @@ def server(tmp_path: Path, ui: str) -> Iterator[JupyterServer]:
         yield s
 
 
-def widget_text(driver: webdriver.Chrome) -> str:
-    """The rendered text of the server widget (empty until it shows)."""
-    boxes = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output .widget-vbox")
-    return boxes[0].text if boxes else ""
+def status_text(driver: webdriver.Chrome) -> str:
+    """The rendered text of the server widget's status table (empty until it shows)."""
+    found = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output .aisetl-status")
+    return found[0].text if found else ""
 
 
-def counter(text: str, label: str) -> str:
+def row(text: str, label: str) -> str:
     match = re.search(rf"^{re.escape(label)}\s+(.+)$", text, re.MULTILINE)
     return match.group(1) if match else ""
+
+
+def errors_pane(driver: webdriver.Chrome) -> tuple[str, bool]:
+    """(the title of the errors pane, whether its contents are open on screen)."""
+    header = driver.find_element(By.CSS_SELECTOR, ".aisetl-errors .jupyter-widget-Collapse-header")
+    contents = driver.find_element(By.CSS_SELECTOR, ".aisetl-errors .jupyter-widget-Collapse-contents")
+    return header.text, contents.is_displayed()
 
 
 def test_the_widget_renders_live_and_true(server: JupyterServer, tmp_path: Path, ui: str) -> None:
@@ -114,12 +121,34 @@ def test_the_widget_renders_live_and_true(server: JupyterServer, tmp_path: Path,
         driver.set_script_timeout(120)
         assert driver.execute_async_script(RUN_ALL) == "ok"
 
-        text = wait_for("the widget to show requests", lambda: counter(widget_text(driver), "requests / objects"))
-        first = text
-        wait_for("the request counter to move", lambda: counter(widget_text(driver), "requests / objects") != first)
-        shown = widget_text(driver)
-        assert counter(shown, "state") == "running"
+        counters = "requests / objects / errors"
+        first = wait_for("the widget to show counters", lambda: row(status_text(driver), counters))
+        wait_for("the counters to move", lambda: row(status_text(driver), counters) != first)
+        shown = status_text(driver)
+        assert re.fullmatch(r"running, as of \d\d:\d\d:\d\d", row(shown, "state")), shown
+        assert "shout (streaming)" in shown
+        bytes_in = row(shown, "bytes in / out").split(" / ")[0]
+        assert bytes_in and bytes_in != "0 B", shown  # a streaming transform's input is counted
+
+        # The user opens the errors pane; it stays open while the widget goes on updating, and what
+        # is in it is updated too.
+        title, is_open = wait_for(
+            "an error to show", lambda: errors_pane(driver)[0] != "errors: 0" and errors_pane(driver)
+        )
+        assert not is_open
+        driver.find_element(By.CSS_SELECTOR, ".aisetl-errors .jupyter-widget-Collapse-header").click()
+        wait_for("the errors pane to open", lambda: errors_pane(driver)[1])
+        assert "no bad objects please" in driver.find_element(By.CSS_SELECTOR, ".aisetl-errors").text
+        seen = row(status_text(driver), counters)
+        for _ in range(3):  # three updates of the counters
+            seen = wait_for(
+                "an update", lambda before=seen: (now := row(status_text(driver), counters)) != before and now
+            )
+            assert errors_pane(driver)[1], "the errors pane closed at an update"
+        wait_for("the open pane to be updated", lambda: errors_pane(driver)[0] != title)
+        assert errors_pane(driver)[1]
         driver.save_screenshot(str(tmp_path / f"{ui}.png"))
+
         known = UPSTREAM_ERRORS.get(ui, [])
         errors = [e for e in console_errors(driver) if not any(k in e["message"] for k in known)]
         assert errors == [], "\n\n".join(uncaught_stacks(driver))
