@@ -63,7 +63,9 @@ class ServerLog(logging.Handler):
             line = f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname} "
             line += record.getMessage()
             if record.exc_info and record.exc_info[1] is not None:
-                exc = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+                # exc_text, when set, was redacted by the server's logger (no ETL secret or token here).
+                last = (record.exc_text or "").strip().splitlines()[-1:]
+                exc = last[0] if last else f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
                 if exc not in line:
                     line += f" [{exc}]"  # its traceback is with the server's errors
             self.lines.append(line)
