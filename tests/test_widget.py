@@ -123,3 +123,23 @@ def test_two_servers_of_one_class_keep_separate_logs():
         assert [("b/l" in line) for line in left.log.lines] == [True]
         assert len(right.log.lines) == 2 and all("b/r" in line for line in right.log.lines)
         assert LOG_LINES >= 100
+
+
+def test_a_reply_shows_one_tidy_table_of_the_contract_headers_sent_and_received(tgt):
+    from tests.transforms import Reverse, Upper
+
+    with Reverse.serve(target=tgt, name="last") as last, Upper.serve(target=tgt, name="head") as head:
+        resp = head.put(b"abc", path="dst/o", pipeline=[last, tgt], etl_args="x")
+        table = resp.headers_html()
+    rows = re.findall(r"<tr>(.*?)</tr>", table)
+    assert table.count("<table") == 1
+    # Two sections, each a title row, then rows of exactly two cells: name and value.
+    titles = [r for r in rows if "<th" in r]
+    assert len(titles) == 2
+    assert "request: <code>PUT /dst/o?etl_args=x</code>" in titles[0]
+    assert "response: <code>204 No Content</code>" in titles[1]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in rows if "<th" not in r]
+    assert all(len(c) == 2 for c in cells)
+    names = [re.sub("<[^>]+>", "", c[0]).lower() for c in cells]
+    assert names[0] == "ais-node-url" and "ais-direct-put-length" in names
+    assert not {"user-agent", "accept", "accept-encoding", "host", "connection"} & set(names)

@@ -19,6 +19,17 @@ _IMAGE_MAGIC = {
 }
 
 
+# The headers of the ETL contract, in the order a reader wants them.
+_CONTRACT_HEADERS = ("ais-node-url", "content-type", "content-length", "transfer-encoding")
+_CELL = "padding:1px 10px 1px 0;vertical-align:top;text-align:left;"
+
+
+def _contract_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """The contract's headers of a request or response: the AIS ones (`Ais-*`) and the framing ones."""
+    chosen = [(k, v) for k, v in headers.items() if k.lower() in _CONTRACT_HEADERS or k.lower().startswith("ais-")]
+    return sorted(chosen, key=lambda kv: (not kv[0].lower().startswith("ais-"), kv[0].lower()))
+
+
 def image_type(content_type: str, body: bytes) -> str | None:
     if content_type.startswith("image/"):
         return content_type.split(";")[0]
@@ -54,26 +65,45 @@ class ETLResponse(httpx.Response):
 
     def _repr_html_(self) -> str:
         color = "#2e7d32" if self.status_code < 300 else "#c62828" if self.status_code >= 400 else "#f9a825"
-        rows = [
+        head = (
             f"<b style='color:{color}'>{self.status_code} {html.escape(self.reason_phrase)}</b> "
             f"&nbsp;{html.escape(self.outcome())}"
-        ]
-        if self.pipeline:
-            rows.append(f"<small>Ais-Node-Url sent: <code>{html.escape(self.pipeline)}</code></small>")
-        shown = [
-            (k, v)
-            for k, v in self.headers.items()
-            if k.lower().startswith("ais-") or k.lower() in ("content-type", "content-length", "transfer-encoding")
-        ]
-        if shown:
-            cells = "".join(
-                f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(v)}</td></tr>" for k, v in shown
+        )
+        return f"<div>{head}{self.headers_html()}{self._preview_html()}</div>"
+
+    def headers_html(self) -> str:
+        """What went to the server and what came back, as AIS sees them: one table, two sections.
+
+        Only the headers of the contract (README, "What the server does on the wire"): the client's own
+        (user-agent, accept, ...) say nothing about the ETL.
+        """
+        sections: list[tuple[str, list[tuple[str, str]]]] = []
+        request = self._request
+        if request is not None:
+            line = f"{request.method} {request.url.raw_path.decode('ascii', 'replace')}"
+            sent = _contract_headers(request.headers)
+            if self.pipeline and not any(k.lower() == "ais-node-url" for k, _ in sent):
+                sent.insert(0, ("Ais-Node-Url", self.pipeline))
+            sections.append((line, sent))
+        sections.append((f"{self.status_code} {self.reason_phrase}", _contract_headers(self.headers)))
+        rows = []
+        for (title, headers), side in zip(sections, ("request", "response")[-len(sections) :], strict=True):
+            rows.append(
+                f"<tr><th colspan='2' style='{_CELL}text-align:left;border-bottom:1px solid #ccc'>{side}: "
+                f"<code>{html.escape(title)}</code></th></tr>"
             )
-            rows.append(f"<table style='font-size:small'>{cells}</table>")
-        rows.append(self._preview_html())
-        return "<div>" + "<br>".join(rows) + "</div>"
+            if not headers:
+                rows.append(f"<tr><td colspan='2' style='{_CELL}'><i>no ETL headers</i></td></tr>")
+            for name, value in headers:
+                rows.append(
+                    f"<tr><td style='{_CELL}white-space:nowrap'><code>{html.escape(name)}</code></td>"
+                    f"<td style='{_CELL}word-break:break-all'><code>{html.escape(value)}</code></td></tr>"
+                )
+        return f"<table style='font-size:small;border-collapse:collapse;margin:4px 0'>{''.join(rows)}</table>"
 
     def _preview_html(self) -> str:
+        if not hasattr(self, "_content"):
+            return "<i>(body not read: put(..., stream=True))</i>"
         body = self.content
         if not body:
             return "<i>(empty body)</i>"

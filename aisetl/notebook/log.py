@@ -48,6 +48,9 @@ class ServerLog(logging.Handler):
             logging.getLogger(name).addHandler(self)
         try:
             yield
+        except BaseException:  # the server did not start: nothing will log here
+            self.detach()
+            raise
         finally:
             _current.reset(token)
 

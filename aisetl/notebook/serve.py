@@ -6,10 +6,9 @@ direct put. The server's settings (`serve(MODEL=...)` and its AIS_TARGET_URL) ar
 (aisetl.api.environ): the server, its set-up hook, its transform and whatever they call see them in
 os.environ, as in the container; the process environment is never written.
 
-Servers are kept in a registry in this module, keyed by name. A notebook cell that is run again does
-not re-execute this module, so a re-run finds the previous server of the same name, stops it and joins
-its thread before starting the new one (the same port can be bound again at once: SO_REUSEADDR). The
-old handle is marked replaced, and says so when it is used.
+Servers are kept in a registry in this module (a re-run cell does not re-execute it), by name: a re-run
+stops and joins the previous server of that name before starting the new one (its port can be bound
+again at once: SO_REUSEADDR), and marks the old handle replaced, which says so when it is used.
 """
 
 from __future__ import annotations
@@ -105,7 +104,6 @@ class ServerHandle:
         self._widget: StatusWidget | None = None
         self.replaced = False  # a later serve() of the same name took over
         self.target_url = ""  # the AIS_TARGET_URL it was started with
-        # The one place this server's log records go (its widget shows it): see notebook/log.py.
         self.log = ServerLog(name, shown=lambda: self._widget is not None and self._widget.shown)
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -121,20 +119,16 @@ class ServerHandle:
         self.target_url = self._target_url()
         # The layer is set while the server is made and while its thread starts: the thread copies this
         # context, and its worker threads and tasks copy the thread's. So does the log (notebook/log.py).
-        try:
-            with environ_layer({ENV_TARGET_URL: self.target_url, **self.env}), self.log.running_in():
-                server = self.cls()
-                app = getattr(server, "app", None)
-                if app is None:
-                    raise TypeError(f"{self.cls.__name__} has no ASGI app: serve() needs a FastAPIServer subclass")
-                # log_level=None: uvicorn's log levels are process-wide; starting one server must not change
-                # the logging of the others (notebook-kernel-notes, section 2).
-                options = uvicorn_options(log_level=None)
-                thread = ServerThread(app, host=self.host, port=self.port, name=self.name, **options)
-                thread.start()
-        except BaseException:
-            self.log.detach()
-            raise
+        with environ_layer({ENV_TARGET_URL: self.target_url, **self.env}), self.log.running_in():
+            server = self.cls()
+            app = getattr(server, "app", None)
+            if app is None:
+                raise TypeError(f"{self.cls.__name__} has no ASGI app: serve() needs a FastAPIServer subclass")
+            # log_level=None: uvicorn's log levels are process-wide; starting one server must not change the
+            # logging of the others (notebook-kernel-notes, section 2).
+            options = uvicorn_options(log_level=None)
+            thread = ServerThread(app, host=self.host, port=self.port, name=self.name, **options)
+            thread.start()
         self.replaced = False
         self.server, self._thread, self.port = server, thread, thread.port
         if self._widget is not None:
@@ -338,9 +332,8 @@ class ServerHandle:
         try:
             bundle: dict[str, Any] = self.widget._repr_mimebundle_(include=include, exclude=exclude)
         except ImportError:  # ipywidgets missing: plain text
-            return {"text/plain": repr(self)}
-        bundle["text/plain"] = repr(self)
-        return bundle
+            bundle = {}
+        return {**bundle, "text/plain": repr(self)}
 
 
 def _register(handle: ServerHandle) -> None:
