@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zlib
 
 import pytest
 
@@ -168,3 +169,22 @@ def test_serve_with_workers_stops_with_the_error_when_setup_fails():
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "a worker could not load tests.failing_setup:predict" in proc.stderr
     assert "model weights not found at /models/missing.bin" in proc.stderr
+
+
+@pytest.mark.parametrize("comm", ["hpush", "hpull", "ws"])
+def test_deploy_initialises_the_etl_on_a_local_cluster_through_the_sdk(comm):
+    from aistore.sdk.etl import ETLConfig
+
+    image = "registry.example.org/etl/zlib:0.1"
+    objects = {f"obj-{i}": bytes([i]) * (1000 * i) for i in range(4)}
+    with aisetl.LocalCluster(targets=2, images={image: shipped.compress}, name="deploy-test") as cluster:
+        client = cluster.client()
+        bucket = client.bucket("src").create(exist_ok=True)
+        for name, data in objects.items():
+            bucket.object(name).get_writer().put_content(data)
+        job = shipped.compress.deploy(client, image, comm=comm, direct_put=True)
+        assert job.startswith("etl-")
+        assert client.etl("zlib-compress").view().init_msg.runtime.image == image
+        for name, data in objects.items():
+            reader = bucket.object(name).get_reader(etl=ETLConfig("zlib-compress", args="best"))
+            assert reader.read_all() == zlib.compress(data, 9)

@@ -54,7 +54,8 @@ class LocalCluster:
     """An AIS cluster in this process: `.url` (the proxy), `.targets`, `.images`, `.client()`, `.stop()`.
 
     `images` maps an image name (what `client.etl(name).init(image=...)` sends) to what runs for it:
-    an ETL server class, an `@etl` function, or a folder made by `export`. `init_class` needs no
+    an ETL server class, an `@etl` function, a folder made by `export`, or a `BuiltImage` from
+    `build()` (each target then runs a container of it, see containers.py). `init_class` needs no
     entry: the class the SDK sends runs as is. `root` keeps the targets' objects in
     `<root>/t1`, `<root>/t2`, ... (default: temporary folders removed by `stop()`).
     """

@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 from ...server.config import uvicorn_options
 from ...server.thread import ServerThread
+from ...ship.engine import BuiltImage
+from .containers import ContainerInstance
 from .http import AISHTTPError, bad_request
 from .images import construct, resolve
 
@@ -145,10 +147,10 @@ class Instance:
 class ETL:
     registry: ETLRegistry
     spec: ETLSpec
-    cls: type
+    cls: Any  # a server class, or a BuiltImage run as containers
     xaction_id: str = field(default_factory=lambda: "etl-" + secrets.token_hex(5))
     stage: str = "Initializing"
-    instances: dict[str, Instance] = field(default_factory=dict)
+    instances: dict[str, Instance | ContainerInstance] = field(default_factory=dict)
     errors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # job id ("" inline) -> errors
     obj_count: int = 0
     in_bytes: int = 0
@@ -159,7 +161,11 @@ class ETL:
     def start(self) -> None:
         try:
             for target in self.registry.targets:
-                instance = Instance(self.cls, self, target)
+                instance: Instance | ContainerInstance
+                if isinstance(self.cls, BuiltImage):
+                    instance = ContainerInstance(self.cls, self.spec.name, dict(self.spec.env), target)
+                else:
+                    instance = Instance(self.cls, self, target)
                 self.instances[target.node_id] = instance
                 self.logs_kept[target.node_id] = instance.lines
         except BaseException:
@@ -263,7 +269,7 @@ class ETLRegistry:
                 raise
             # The user's class failed to construct or serve: the init fails, as a 4xx (see http.py).
             raise AISHTTPError(
-                400, f"ETL {spec.name}: {cls.__name__} did not start: {type(exc).__name__}: {exc}"
+                400, f"ETL {spec.name}: {getattr(cls, '__name__', cls)} did not start: {type(exc).__name__}: {exc}"
             ) from exc
         except BaseException:
             self._forget(spec.name)

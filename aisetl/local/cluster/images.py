@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ...api.base import ETLServer, environ_override
+from ...ship.engine import BuiltImage
 from .http import AISHTTPError
 
 RUNTIME_IMAGE = "aistorage/runtime_python:"
@@ -76,15 +77,19 @@ def load_payload(payload: str) -> type:
     return cls
 
 
-def resolve(image: str, env: Mapping[str, str], images: Mapping[str, Any]) -> type:
-    """The server class to run for `image`."""
+def resolve(image: str, env: Mapping[str, str], images: Mapping[str, Any]) -> Any:
+    """The server class to run for `image`, or the BuiltImage whose containers run for it."""
     if image in images:
         value = images[image]
+        if isinstance(value, BuiltImage):
+            return value  # a container per target (containers.py)
         if isinstance(value, (str, os.PathLike)):
             return load_export(Path(value))
         if isinstance(value, type):
             return value
-        raise ImageError(f"images[{image!r}] is {type(value).__name__}: expected an ETL server class or a folder")
+        raise ImageError(
+            f"images[{image!r}] is {type(value).__name__}: expected an ETL server class, a folder or a BuiltImage"
+        )
     if image.startswith(RUNTIME_IMAGE) and CLASS_PAYLOAD in env:
         return load_payload(env[CLASS_PAYLOAD])
     if image.startswith(RUNTIME_IMAGE):
