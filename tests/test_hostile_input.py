@@ -150,3 +150,42 @@ def test_a_deeply_nested_control_frame_closes_with_a_reason_and_the_server_goes_
         c.send(json.dumps({"path": "o"}))
         c.send(b"again")
         assert c.recv(timeout=10) == b"AGAIN"
+
+
+# --- 7. opt-in confinement ---------------------------------------------------------------------------------
+
+
+def test_an_fqn_root_confines_etl_fqn_symlinks_included(serve, tmp_path):
+    root = tmp_path / "mnt"
+    (root / "bkt").mkdir(parents=True)
+    (root / "bkt" / "inside").write_bytes(b"inside")
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"outside")
+    (root / "bkt" / "link").symlink_to(outside)
+    confined = serve(Upper, {"AISETL_FQN_ROOT": str(root)})
+    assert confined.http.put("/b/o", params={"etl_fqn": str(root / "bkt" / "inside")}).content == b"INSIDE"
+    for name in (str(outside), str(root / "bkt" / "link"), str(root / ".." / "outside")):
+        resp = confined.http.put("/b/o", params={"etl_fqn": name})
+        assert resp.status_code == 403, (name, resp.text)
+        assert "outside the allowed root folder" in resp.json()["detail"]
+    with ws(confined.ws_url) as c:
+        c.send(json.dumps({"fqn": str(root / "bkt" / "link"), "path": "o"}))
+        reply = c.recv(timeout=10)
+        assert isinstance(reply, str) and "outside the allowed root folder" in reply
+    # Off by default: AIS sends paths from its own mounts, wherever they are.
+    assert serve(Upper).http.put("/b/o", params={"etl_fqn": str(outside)}).content == b"OUTSIDE"
+
+
+def test_token_hosts_restrict_which_next_stages_receive_the_token(serve, stub):
+    dst, target = stub([Reply(204)]), stub([Reply(200, b"x")])
+    env = {"AIS_TARGET_URL": target.url + ETL_PATH, "AIS_AUTHN_TOKEN": TOKEN, "AISETL_TOKEN_HOSTS": "localhost"}
+    r = serve(Upper, env)
+    for host in ("127.0.0.1", "localhost"):
+        resp = r.http.put("/b/o", content=b"x", headers={"Ais-Node-Url": f"http://{host}:{dst.port}"})
+        assert resp.status_code == 204, resp.text
+    assert [req.header("authorization") for req in dst.requests] == [None, f"Bearer {TOKEN}"]
+    assert r.http.get("/bkt/o").status_code == 200
+    assert target.requests[-1].header("authorization") == f"Bearer {TOKEN}"  # the AIS target always gets it
+    open_server = serve(Upper, {k: v for k, v in env.items() if k != "AISETL_TOKEN_HOSTS"})
+    open_server.http.put("/b/o", content=b"x", headers={"Ais-Node-Url": f"http://127.0.0.1:{dst.port}"})
+    assert dst.requests[-1].header("authorization") == f"Bearer {TOKEN}"  # off by default

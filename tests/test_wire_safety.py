@@ -162,18 +162,20 @@ def test_redact(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("host", "allowed", "expected"),
+    ("host", "port", "allowed", "expected"),
     [
-        ("n2", None, True),
-        ("n2", ("n2", "n3"), True),
-        ("N2", ("n2",), True),
-        ("evil", ("n2",), False),
-        ("t1", ("n2",), True),  # the AIS target itself always gets it
-        ("::1", ("::1",), True),
+        ("n2", 80, None, True),
+        ("n2", 80, ("n2", "n3"), True),
+        ("N2", 1, ("n2",), True),
+        ("evil", 80, ("n2",), False),
+        ("t1", 9, ("n2",), True),  # the AIS target itself always gets it
+        ("T1", 9, ("n2",), True),
+        ("t1", 10, ("n2",), False),  # another port of the target's host is another server
+        ("::1", 80, ("::1",), True),
     ],
 )
-def test_token_allowed(host: str, allowed: tuple[str, ...] | None, expected: bool) -> None:
-    assert token_allowed(host, allowed, "t1") is expected
+def test_token_allowed(host: str, port: int, allowed: tuple[str, ...] | None, expected: bool) -> None:
+    assert token_allowed(host, port, allowed, ("t1", 9)) is expected
 
 
 def test_settings_repr_shows_neither_secret_nor_token() -> None:

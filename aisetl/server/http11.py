@@ -6,12 +6,11 @@ at a few hundred objects/s. This client parses responses with httptools (llhttp,
 dependency of uvicorn[standard]), keeps connections alive per host, turns Nagle off, and writes small
 requests in one segment.
 
-What it does: http and https (an `ssl.SSLContext`), Content-Length or chunked request bodies (bytes,
-or an async iterator of bytes), responses read whole or streamed with backpressure, a connection limit
-and an idle keep-alive limit with expiry, per host; timeouts on connect and on a peer that stops moving
-bytes (a watchdog per request, blaming the peer only when it is the one holding things up); 1xx replies
-skipped; a 2xx that completes before the request body was all sent is an `EarlyAnswerError`, not a
-success. What it does not: redirects, cookies, proxies, HTTP/2, compression.
+What it does: http(s), Content-Length or chunked request bodies, responses read whole or streamed with
+backpressure, connection and keep-alive limits per host; timeouts on connect and on a peer that stops
+moving bytes (a watchdog per request, blaming the peer only when it holds things up); 1xx skipped; a
+2xx completing before the request body was all sent is an `EarlyAnswerError`, not a success.
+What it does not: redirects, cookies, proxies, HTTP/2, compression.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import asyncio
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import cast
 
 import httptools
@@ -72,7 +71,6 @@ class Connection(asyncio.Protocol):
         self.lost = asyncio.Event()
 
     # --- asyncio.Protocol ------------------------------------------------------------------------
-
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TLS transport is not an asyncio.Transport subclass, but has the same methods.
         self.transport = cast(asyncio.Transport, transport)
@@ -124,7 +122,6 @@ class Connection(asyncio.Protocol):
         self._can_write.set()
 
     # --- the watchdog: a peer that stops moving bytes fails the request ---------------------------
-
     def _arm(self, delay: float) -> None:
         self._watchdog = asyncio.get_running_loop().call_later(delay, self._watch)
 
@@ -138,11 +135,10 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return False
-        if not self._can_write.is_set():
-            return True  # it does not read what we send
-        if not response.body_sent or transport.get_write_buffer_size():
-            return False  # our body is still being produced
-        return transport.is_reading()  # we wait for its bytes (unless we paused reading ourselves)
+        if not self._can_write.is_set() or transport.get_write_buffer_size():
+            return True  # bytes we sent wait for it to read them
+        # Our body still being produced is our delay; else we wait for its bytes (unless we paused reading).
+        return response.body_sent and transport.is_reading()
 
     def _watch(self) -> None:
         self._watchdog = None
@@ -162,7 +158,6 @@ class Connection(asyncio.Protocol):
         self._arm(limit - idle)
 
     # --- httptools callbacks ---------------------------------------------------------------------
-
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self._response is not None
         self._response.raw_headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
@@ -204,7 +199,6 @@ class Connection(asyncio.Protocol):
         response.finish(None)
 
     # --- use -------------------------------------------------------------------------------------
-
     def _fail(self, error: HTTPError) -> None:
         self._disarm()
         self.closed = True
@@ -285,13 +279,20 @@ class Connection(asyncio.Protocol):
             raise WriteError(str(self._error) if self._error else "connection closed while sending")
 
 
+MaySend = Callable[[str, int], bool] | None
+
+
 class Pool:
     """Keep-alive connections per (scheme, host, port) for one event loop."""
 
-    def __init__(self, limits: Limits, ssl_context: ssl.SSLContext | None, headers: dict[str, str]) -> None:
+    # `may_send_headers(host, port)`: whether `headers` (the AuthN token) go to that host; None: to every host.
+    def __init__(
+        self, limits: Limits, ssl_ctx: ssl.SSLContext | None, headers: dict[str, str], may_send_headers: MaySend = None
+    ) -> None:
         self.limits = limits
-        self.ssl_context = ssl_context
+        self.ssl_context = ssl_ctx
         self.default_headers = list(headers.items())
+        self._may_send_headers = may_send_headers
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         # Connection slots per host: objects stuck on one next stage never take the slots of another.
         self._slots: dict[tuple[str, str, int], asyncio.Semaphore] = {}
@@ -354,7 +355,10 @@ class Pool:
         scheme, host, port, target = split_url(url)
         key = (scheme, host, port)
         host_value = host_header(host, port, 443 if scheme == "https" else 80)
-        all_headers = self.default_headers + list(headers.items())
+        defaults = self.default_headers
+        if defaults and self._may_send_headers is not None and not self._may_send_headers(host, port):
+            defaults = []
+        all_headers = defaults + list(headers.items())
         for name, value in all_headers:
             if control_character(name + value) is not None:
                 raise InvalidURLError(f"invalid header {name!r}: control characters in its name or value")

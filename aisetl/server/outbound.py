@@ -12,9 +12,11 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .._exceptions import ConfigError, ProtocolError
 from ..wire import Settings
+from ..wire.safety import token_allowed
 from . import http11 as _http11
 from .http11_response import Response
 
@@ -92,9 +94,15 @@ class OutboundClient:
                 s.response_timeout,
                 s.idle_timeout,
             )
-            self._pool = _http11.Pool(limits, self._ssl, s.outbound_headers)
+            self._pool = _http11.Pool(limits, self._ssl, s.outbound_headers, self._token_allowed)
             self._loop = loop
         return self._pool
+
+    def _token_allowed(self, host: str, port: int) -> bool:
+        s = self._settings
+        target = urlsplit(s.target_url)
+        target_port = target.port or (443 if target.scheme == "https" else 80)
+        return token_allowed(host, port, s.token_hosts, (target.hostname or "", target_port))
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None

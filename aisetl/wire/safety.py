@@ -114,10 +114,11 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def token_allowed(host: str, allowed_hosts: tuple[str, ...] | None, target_host: str) -> bool:
-    """Whether a request to `host` may carry the AuthN token: always to the AIS target itself, to any
-    host when no allow-list is set, otherwise only to hosts on the list (case-insensitive)."""
+def token_allowed(host: str, port: int, allowed_hosts: tuple[str, ...] | None, target: tuple[str, int]) -> bool:
+    """Whether a request to `host:port` may carry the AuthN token: always to the AIS target itself (its
+    host and port), to any host when no allow-list is set, otherwise only to hosts on the list (any port,
+    case-insensitive)."""
     host = host.lower()
-    if allowed_hosts is None or host == target_host.lower():
+    if allowed_hosts is None or (host, port) == (target[0].lower(), target[1]):
         return True
     return host in allowed_hosts
