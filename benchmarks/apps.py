@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -21,6 +22,8 @@ CHUNK = int(os.environ.get("BENCH_YIELD", 64 * 1024))
 def _transform(data: bytes, path: str, etl_args: str) -> bytes:
     if MODE == "md5":
         return hashlib.md5(data).hexdigest().encode()
+    if MODE == "slow":  # a model that takes its time (benchmarks/hostile.py)
+        time.sleep(0.2)
     return data
 
 
