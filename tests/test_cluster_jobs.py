@@ -39,6 +39,7 @@ def test_300_objects_transformed_byte_exact_onto_their_hrw_targets(cluster, clie
         assert client.bucket("dst").object(out).get_reader(direct=True).read_all() == data.upper()
         crossed += holder(cluster, "src", name) != [expected]
     assert crossed > 100  # most results were put on another target than their source's
+    assert sum(len(t.deliveries) for t in cluster.targets) == 300  # each by the ETL server, a direct put
     snaps = client.job(job_id).get_details().list_snapshots()
     assert sorted(s.kind for s in snaps) == ["etl-bck"] * 3 and all(s.is_idle for s in snaps)
     assert sum(s.stats.objects for s in snaps) == 300
@@ -54,6 +55,16 @@ def test_offline_over_hpull_and_ws(client, comm):
     assert client.job(job_id).wait(timeout=WAIT, verbose=False).success
     for name, data in objects.items():
         assert client.bucket("dst").object(name).get_reader().read_all() == data.upper()
+
+
+def test_without_direct_put_the_target_writes_what_the_etl_answers(cluster, client):
+    objects = fill(client, 30)
+    client.etl("upper-etl").init(image="img/upper:1")  # the SDK's default: direct_put=False
+    job_id = client.bucket("src").transform("upper-etl", client.bucket("dst"))
+    assert client.job(job_id).wait(timeout=WAIT, verbose=False).success
+    assert all(t.deliveries == [] for t in cluster.targets)
+    for name, data in objects.items():
+        assert client.bucket("dst").object(name).get_reader(direct=True).read_all() == data.upper()
 
 
 def test_prefix_prepend_and_a_pipeline(client):
@@ -134,3 +145,19 @@ def test_jobs_are_listed_and_stay_queryable_after_the_end(client):
     assert job_id in [s.uuid for s in client.cluster().list_jobs_status()]
     assert client.job(job_id).status().end_time > 0
     assert client.cluster().list_running_jobs() == []
+
+
+def test_the_widget_shows_targets_etls_and_job_progress(cluster, client):
+    fill(client, 12)
+    client.etl("upper-etl").init(image="img/upper:1", comm_type="hpull")
+    job_id = client.bucket("src").transform("upper-etl", client.bucket("dst"))
+    client.job(job_id).wait(timeout=WAIT, verbose=False)
+    w = cluster.widget
+    w.refresh()
+    assert all(t.url in w.status.value for t in cluster.targets)
+    assert "upper-etl" in w.status.value and "hpull://" in w.status.value and "Running" in w.status.value
+    assert w.status.value.count("/docs'") == 3  # one server per target
+    bar, text = w._bars[job_id]
+    assert (bar.value, bar.max, bar.bar_style) == (12, 12, "success")
+    assert "12/12 done" in text.value
+    assert "text/plain" in cluster._repr_mimebundle_()

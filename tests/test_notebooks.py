@@ -16,6 +16,7 @@ def test_there_are_notebooks():
         "01-quickstart.ipynb",
         "02-streaming.ipynb",
         "03-direct-put-and-pipelines.ipynb",
+        "04-aistore-sdk.ipynb",
     ]
 
 

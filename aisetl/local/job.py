@@ -113,6 +113,7 @@ class JobSpec:
     etl_args: str = ""
     soft_retries: int = SOFT_RETRIES
     retry_sleep: float = RETRY_SLEEP
+    direct_put: bool = True  # the destination travels in Ais-Node-Url; else the target writes the bytes
 
 
 class Job:
@@ -188,7 +189,9 @@ class Job:
             fqn = self.target.fqn(name)
             try:
                 data = None if self.fqn else await loop.run_in_executor(None, self.target.get, name)
-                pipeline = ",".join([*self.etl_urls[1:], self.target.destination(dst, uuid=self.job_id)])
+                # Without direct put (the ETL's support_direct_put off) the last stage answers the bytes.
+                last = [self.target.destination(dst, uuid=self.job_id)] if self.spec.direct_put else []
+                pipeline = ",".join([*self.etl_urls[1:], *last])
                 call = ObjectCall(bucket, obj, fqn, data, self.etl_args, pipeline)
                 size_in = len(data) if data is not None else self.target.size(name)
                 answer = await comm.send(call)

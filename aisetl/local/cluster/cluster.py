@@ -33,6 +33,8 @@ from .target import ClusterTarget
 if TYPE_CHECKING:
     from aistore.sdk import Client
 
+    from .widget import ClusterWidget
+
 _clusters: dict[str, LocalCluster] = {}
 _clusters_lock = threading.Lock()
 
@@ -80,6 +82,7 @@ class LocalCluster:
         self.etls = ETLRegistry(name, self.proxy_id, self.targets)
         self.jobs = JobRegistry()
         self._proxy: ServerThread | None = None
+        self._widget: ClusterWidget | None = None
         self._created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with _clusters_lock:
             previous = _clusters.get(name)
@@ -252,6 +255,23 @@ class LocalCluster:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    @property
+    def widget(self) -> ClusterWidget:
+        """The live view (ipywidgets), created on first use."""
+        if self._widget is None:
+            from .widget import ClusterWidget
+
+            self._widget = ClusterWidget(self)
+        return self._widget
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        try:
+            bundle: dict[str, Any] = self.widget._repr_mimebundle_(include=include, exclude=exclude)
+        except ImportError:  # no ipywidgets (the notebook extra): text only
+            return {"text/plain": repr(self)}
+        bundle["text/plain"] = repr(self)
+        return bundle
 
     def __repr__(self) -> str:
         where = self._proxy.url if self._proxy is not None else "stopped"

@@ -204,6 +204,7 @@ class ClusterJob:
                     continue_on_error=coer,
                     num_workers=num_workers,
                     obj_timeout=first.obj_timeout,
+                    direct_put=first.direct_put,
                 )
                 self.parts[target.node_id] = Job(view, spec)
             else:
