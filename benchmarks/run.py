@@ -364,6 +364,15 @@ def serve_to_first_reply_ms(runs: int = 5) -> float:
 # --- report -----------------------------------------------------------------------------------------
 
 
+def cluster_job() -> dict[str, float]:
+    """benchmarks/cluster_job.py: an offline job on a 3-target LocalCluster against one ETL server."""
+    out = subprocess.run(
+        [PY, "benchmarks/cluster_job.py", "--json"], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
 def fmt(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
@@ -414,6 +423,7 @@ def main() -> int:
                     ab_rows.append((s, best["aisetl"], best["baseline"]))
             rss_big = {impl: big_stream_rss(impl) for impl in ("aisetl", "official")} if not args.only else {}
     first_reply = serve_to_first_reply_ms() if not args.only else None
+    job = cluster_job() if not args.only or "cluster-job" in args.only else None
 
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -456,6 +466,14 @@ def main() -> int:
         lines.append(
             f"| in-kernel serve() to first reply (ms, after imports) | {first_reply:.0f} | - | - | <= 100 ms | "
             f"{'yes' if ok else 'NO'} | - | - |"
+        )
+    if job is not None:
+        ok = job["ratio"] >= 1 / 3
+        failed += not ok
+        lines.append(
+            f"| offline job, 10k objects of 1 KiB, 3 targets (objects/s; LocalCluster vs one ETL server, "
+            f"benchmarks/cluster_job.py) | {fmt(job['cluster'])} | {fmt(job['one_server'])} (one server) | "
+            f"{job['ratio']:.2f}x | >= 0.33x | {'yes' if ok else 'NO'} | - | - |"
         )
     if ab_rows:
         lines += ["", f"A/B against {BASELINE} (interleaved, best of {args.rounds} each):", ""]
