@@ -37,7 +37,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 SERVER_CORE, LOAD_CORE = "0", "1"
-PORT, NGINX_PORT = 18000, 18100
+# BENCH_PORT moves the ports (server, server + 1 for a second stage, server + 100 for nginx), so that
+# two benches on one machine do not meet.
+PORT = int(os.environ.get("BENCH_PORT", "18000"))
+NGINX_PORT = PORT + 100
 ETL_ROUTE = "/v1/etl/_object/bench/secret"
 KIB, MIB = 1024, 1 << 20
 AIS_FLAGS = ["--ws-max-size", "17179869184", "--ws-ping-interval", "0", "--ws-ping-timeout", "86400"]
@@ -339,6 +342,98 @@ def big_stream_rss(impl: str, gib: int = 1) -> float:
         return peak_rss_mib(proc.pid)
 
 
+def curl_put(port: int, source: list[str], headers: list[str], timeout: float) -> float | None:
+    """Seconds to PUT what `source` prints to the server (chunked, reply discarded); None if it did not finish."""
+    feed = subprocess.Popen(source, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    cmd = [*taskset(LOAD_CORE), "curl", "-s", "-f", "-T", "-", "-o", "/dev/null", "-H", "Expect:"]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd += ["--max-time", str(int(timeout)), f"http://127.0.0.1:{port}/bkt/big"]
+    started = time.monotonic()
+    ok = subprocess.run(cmd, stdin=feed.stdout, check=False).returncode == 0
+    elapsed = time.monotonic() - started
+    feed.kill()
+    feed.wait()
+    return elapsed if ok else None
+
+
+def zeros(size: int) -> list[str]:
+    return ["head", "-c", str(size), "/dev/zero"]
+
+
+def text_lines(size: int) -> list[str]:
+    """`size` bytes of 64-byte lines."""
+    return ["sh", "-c", f"yes {'x' * 63} | head -c {size}"]
+
+
+def lines_rate(impl: str, size: int, timeout: float) -> tuple[float | None, float]:
+    """MiB/s of a transform that iterates the lines of a streamed `size`-byte PUT; peak RSS."""
+    with server(impl, "lines") as proc:
+        seconds = curl_put(PORT, text_lines(size), [], timeout)
+        return (size / MIB / seconds if seconds else None), peak_rss_mib(proc.pid)
+
+
+def pipeline_rss(impl: str, size: int, timeout: float) -> tuple[float | None, float, float]:
+    """`size` zero bytes through two streaming servers (inline pipeline, direct put between them):
+    MiB/s (None: did not finish in `timeout`) and each server's peak RSS."""
+    with server(impl, "stream") as first, server(impl, "stream", port=PORT + 1) as second:
+        seconds = curl_put(PORT, zeros(size), [f"Ais-Node-Url: http://127.0.0.1:{PORT + 1}"], timeout)
+        rate = size / MIB / seconds if seconds else None
+        return rate, peak_rss_mib(first.pid), peak_rss_mib(second.pid)
+
+
+def ws_unread_rss(impl: str, seconds: float) -> tuple[int, float]:
+    """4 connections sending 16 MiB objects as fast as the server takes them, never reading a reply:
+    objects the server took, and its peak RSS."""
+    with server(impl, "identity") as proc:
+        cmd = [*taskset(LOAD_CORE), PY, str(ROOT / "benchmarks" / "wsload.py"), f"ws://127.0.0.1:{PORT}/ws"]
+        cmd += ["--size", str(16 * MIB), "--connections", "4", "--seconds", str(seconds), "--unread"]
+        result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+        return result.get("sent", 0), peak_rss_mib(proc.pid)
+
+
+def stream_rows(only: list[str] | None, seconds: float) -> list[str]:
+    """The whole-object rows of issue 16 (each in `--only` by its key: lines1g, pipeline1g, wsunread)."""
+    rows = []
+
+    def fmt_rate(rate: float | None) -> str:
+        return fmt(rate) if rate is not None else "did not finish"
+
+    if not only or "lines1g" in only:
+        print("line reading ...", flush=True)
+        a_rate, a_rss = lines_rate("aisetl", 1 << 30, 300)
+        o_rate, o_rss = lines_rate("official", 16 * MIB, 120)  # per-byte reads: 1 GiB would take hours
+        print(f"    aisetl {fmt_rate(a_rate)} MiB/s (1 GiB), official {fmt_rate(o_rate)} MiB/s (16 MiB)", flush=True)
+        ratio = f"{a_rate / o_rate:.0f}x" if a_rate and o_rate else "-"
+        rows.append(
+            f"| line reading, `for line in reader` over a streamed PUT (MiB/s; aisetl 1 GiB, official 16 MiB) | "
+            f"{fmt_rate(a_rate)} | {fmt_rate(o_rate)} | {ratio}; peak RSS {a_rss:.0f} vs {o_rss:.0f} MiB "
+            "| - | - | - | - |"
+        )
+    if not only or "pipeline1g" in only:
+        print("1 GiB through a 2-stage streaming pipeline ...", flush=True)
+        a = pipeline_rss("aisetl", 1 << 30, 300)
+        o = pipeline_rss("official", 1 << 30, 120)
+        print(f"    aisetl {a}, official {o}", flush=True)
+        ok = a[0] is not None and max(a[1:]) <= 100
+        rows.append(
+            f"| 1 GiB through a 2-stage streaming pipeline: MiB/s; peak RSS stage 1 / stage 2 (MiB) | "
+            f"{fmt_rate(a[0])}; {a[1]:.0f} / {a[2]:.0f} | {fmt_rate(o[0])}; {o[1]:.0f} / {o[2]:.0f} | - | "
+            f"each <= 100 MiB | {'yes' if ok else 'NO'} | - | - |"
+        )
+    if not only or "wsunread" in only:
+        print("WebSocket, 4 connections x 16 MiB, replies unread ...", flush=True)
+        a_sent, a_rss = ws_unread_rss("aisetl", seconds)
+        o_sent, o_rss = ws_unread_rss("official", seconds)
+        print(f"    aisetl took {a_sent}, {a_rss:.0f} MiB; official took {o_sent}, {o_rss:.0f} MiB", flush=True)
+        rows.append(
+            f"| WebSocket, 4 connections x 16 MiB objects, replies unread: peak RSS (MiB) | {a_rss:.0f} "
+            f"({a_sent} objects taken) | {o_rss:.0f} ({o_sent} objects taken) | {a_rss / o_rss:.2f}x | bounded | "
+            f"{'yes' if a_sent <= 4 * 8 else 'NO'} | - | - |"
+        )
+    return rows
+
+
 SERVE_SNIPPET = """
 import time
 import aisetl
@@ -422,6 +517,7 @@ def main() -> int:
                 if "baseline" in best:
                     ab_rows.append((s, best["aisetl"], best["baseline"]))
             rss_big = {impl: big_stream_rss(impl) for impl in ("aisetl", "official")} if not args.only else {}
+            extra_rows = stream_rows(args.only, args.seconds)
     first_reply = serve_to_first_reply_ms() if not args.only else None
     job = cluster_job() if not args.only or "cluster-job" in args.only else None
 
@@ -460,6 +556,7 @@ def main() -> int:
             f"| 1 GiB streaming PUT, server peak RSS (MiB) | {rss_big['aisetl']:.0f} | {rss_big['official']:.0f} | - | "
             f"<= 100 MiB | {'yes' if ok else 'NO'} | - | - |"
         )
+    lines += extra_rows
     if first_reply is not None:
         ok = first_reply <= 100
         failed += not ok

@@ -130,11 +130,44 @@ class LoadConnection(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def one_connection(url: str, frames: list[bytes], depth: int, deadline: float, counts: dict[str, int]) -> None:
+class UnreadConnection(LoadConnection):
+    """Sends objects as fast as the server takes them and never reads a reply (`--unread`): what a
+    server holds then is its window, not the client's pace."""
+
+    def send_objects(self) -> None:
+        assert self.transport is not None
+        self.transport.pause_reading()
+        self.writable = True
+        asyncio.get_running_loop().call_later(max(0.0, self.deadline - time.monotonic()), self.stop)
+        self.write_more()
+
+    def write_more(self) -> None:
+        assert self.transport is not None
+        while self.writable and time.monotonic() < self.deadline:
+            self.transport.writelines(self.frames)
+            self.counts["sent"] = self.counts.get("sent", 0) + 1
+            self.writable = self.transport.get_write_buffer_size() < 1 << 16
+
+    def pause_writing(self) -> None:
+        self.writable = False
+
+    def resume_writing(self) -> None:
+        self.writable = True
+        self.write_more()
+
+    def stop(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def one_connection(
+    url: str, frames: list[bytes], depth: int, deadline: float, counts: dict[str, int], unread: bool = False
+) -> None:
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
+    kind = UnreadConnection if unread else LoadConnection
     transport, proto = await loop.create_connection(
-        lambda: LoadConnection(frames, depth, deadline, counts), parts.hostname, parts.port
+        lambda: kind(frames, depth, deadline, counts), parts.hostname, parts.port
     )
     key = base64.b64encode(os.urandom(16)).decode()
     transport.write(
@@ -156,6 +189,7 @@ async def main() -> None:
     parser.add_argument("--depth", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--pipeline", default="")
+    parser.add_argument("--unread", action="store_true", help="never read replies; report objects sent")
     args = parser.parse_args()
     ctrl: dict[str, str] = {"path": "bkt/obj"}
     if args.pipeline:
@@ -167,7 +201,7 @@ async def main() -> None:
     started = time.monotonic()
     deadline = started + args.seconds
     await asyncio.gather(
-        *(one_connection(args.url, frames, args.depth, deadline, counts) for _ in range(args.connections))
+        *(one_connection(args.url, frames, args.depth, deadline, counts, args.unread) for _ in range(args.connections))
     )
     print(json.dumps({**counts, "seconds": time.monotonic() - started}))
 

@@ -5,8 +5,8 @@ and the other in a worker thread. The loop side awaits, the thread side blocks. 
 when it is actually waiting, so a burst of chunks costs one wake-up, not one per chunk (the official
 server pays a thread hop per chunk in both directions).
 
-`PipeReader` is the binary file-like object `transform_stream` reads a request body or an upstream
-GET from, while a pump task on the loop fills its pipe.
+`pipe_reader` gives the binary file `transform_stream` reads a request body or an upstream GET from
+(buffered, over a `PipeReader`), while a pump task on the loop fills its pipe.
 """
 
 from __future__ import annotations
@@ -126,13 +126,11 @@ class Pipe:
             self._wake_loop()
 
 
-class PipeReader(io.BufferedIOBase):
-    """A read-only binary file over a pipe filled on the loop.
-
-    Buffered: the pipe delivers the body in the chunks it arrived in (64 KiB and more), and `read(n)`,
-    `read1`, `readinto`, `readline` and line iteration are served from the current chunk, so a small
-    read costs no syscall and no thread hop. `read(n)` returns n bytes unless at EOF.
-    """
+class PipeReader(io.RawIOBase):
+    """The raw side of a transform's reader: `readinto` copies from the chunk at hand, waiting for the
+    next chunk only when it is used up. `pipe_reader` puts io.BufferedReader in front of it, so that
+    read(n), readline(), line iteration and readinto run in C, without a wait or a syscall per call
+    (6x faster for lines and 100-byte reads than the same logic in Python, measured)."""
 
     def __init__(self, pipe: Pipe) -> None:
         super().__init__()
@@ -144,131 +142,47 @@ class PipeReader(io.BufferedIOBase):
     def readable(self) -> bool:
         return True
 
-    def _next_chunk(self) -> bool:
-        if self._eof:
-            return False
-        chunk = self._pipe.get_blocking()
-        if chunk is None:
-            self._eof = True
-            self._chunk, self._pos = b"", 0
-            return False
-        self._chunk, self._pos = chunk, 0
-        return True
-
-    def _check(self) -> None:
-        if self.closed:
-            raise ValueError("I/O operation on closed file")
-
-    def read(self, size: int | None = -1) -> bytes:
-        self._check()
-        if size is None or size < 0:
-            return self.readall()
-        chunk, pos = self._chunk, self._pos
-        if pos + size <= len(chunk):  # the common case: served from the current chunk
-            self._pos = pos + size
-            return chunk if pos == 0 and size == len(chunk) else chunk[pos : pos + size]
-        parts: list[bytes] = []
-        need = size
-        while need > 0:
-            left = len(self._chunk) - self._pos
-            if left == 0:
-                if not self._next_chunk():
-                    break
-                continue
-            if self._pos == 0 and left <= need:  # the whole chunk: no copy
-                piece = self._chunk
-            else:
-                piece = self._chunk[self._pos : self._pos + need]
-            self._pos += len(piece)
-            need -= len(piece)
-            parts.append(piece)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def read1(self, size: int = -1) -> bytes:
-        """At most `size` bytes (any number when negative) with at most one wait for the pipe."""
-        self._check()
-        if self._pos >= len(self._chunk) and not self._next_chunk():
-            return b""
-        end = len(self._chunk) if size < 0 else min(len(self._chunk), self._pos + size)
-        piece = self._chunk if self._pos == 0 and end == len(self._chunk) else self._chunk[self._pos : end]
-        self._pos = end
-        return piece
+    def readinto(self, buffer: Any) -> int:
+        if self._pos >= len(self._chunk):
+            if self._eof:
+                return 0
+            chunk = self._pipe.get_blocking()
+            if chunk is None:
+                self._eof = True
+                self._chunk, self._pos = b"", 0
+                return 0
+            self._chunk, self._pos = chunk, 0
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), len(self._chunk) - self._pos)
+        view[:n] = memoryview(self._chunk)[self._pos : self._pos + n]
+        self._pos += n
+        return n
 
     def readall(self) -> bytes:
-        self._check()
         parts = [self._chunk[self._pos :]] if self._pos < len(self._chunk) else []
         self._chunk, self._pos = b"", 0
-        while self._next_chunk():
-            parts.append(self._chunk)
-            self._chunk = b""
+        while not self._eof:
+            chunk = self._pipe.get_blocking()
+            if chunk is None:
+                self._eof = True
+            else:
+                parts.append(chunk)
         return b"".join(parts)
-
-    def readinto(self, buffer: Any) -> int:
-        self._check()
-        view = memoryview(buffer).cast("B")
-        filled, want = 0, len(view)
-        while filled < want:
-            left = len(self._chunk) - self._pos
-            if left == 0:
-                if not self._next_chunk():
-                    break
-                continue
-            n = min(left, want - filled)
-            view[filled : filled + n] = memoryview(self._chunk)[self._pos : self._pos + n]
-            self._pos += n
-            filled += n
-        return filled
-
-    def readinto1(self, buffer: Any) -> int:
-        self._check()
-        view = memoryview(buffer).cast("B")
-        piece = self.read1(len(view))
-        view[: len(piece)] = piece
-        return len(piece)
-
-    def peek(self, size: int = 0) -> bytes:
-        """What the next read returns first, without consuming it (at least one byte unless at EOF)."""
-        self._check()
-        if self._pos >= len(self._chunk):
-            self._next_chunk()
-        return self._chunk[self._pos :]
-
-    def readline(self, size: int | None = -1) -> bytes:
-        self._check()
-        limit = -1 if size is None else size
-        chunk, pos = self._chunk, self._pos
-        end = chunk.find(b"\n", pos)
-        if end >= 0 and (limit < 0 or end + 1 - pos <= limit):  # the common case: a line in this chunk
-            self._pos = end + 1
-            return chunk[pos : end + 1]
-        parts: list[bytes] = []
-        got = 0
-        while limit < 0 or got < limit:
-            if self._pos >= len(self._chunk) and not self._next_chunk():
-                break
-            chunk, pos = self._chunk, self._pos
-            stop = len(chunk) if limit < 0 else min(len(chunk), pos + limit - got)
-            end = chunk.find(b"\n", pos, stop)
-            if end >= 0:
-                stop = end + 1
-            parts.append(chunk[pos:stop])
-            got += stop - pos
-            self._pos = stop
-            if end >= 0:
-                break
-        return b"".join(parts)
-
-    def __next__(self) -> bytes:
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
 
     def close(self) -> None:
         if not self.closed:
             if not self._eof:
                 self._pipe.abandon()  # stop the pump: nobody will read the rest
         super().close()
+
+
+# The reader's buffer: what small reads are served from between chunks of the pipe.
+READER_BUFFER = 64 * 1024
+
+
+def pipe_reader(pipe: Pipe) -> io.BufferedReader:
+    """The binary file a transform reads a pumped body from."""
+    return io.BufferedReader(PipeReader(pipe), READER_BUFFER)
 
 
 async def pump(chunks: AsyncIterator[bytes], pipe: Pipe, arrived: Callable[[int], None]) -> None:

@@ -20,7 +20,7 @@ from .budget import Lease, collect_counted
 from .files import FileSlice, open_object_file, read_all
 from .outbound import OutboundClient, TransientError
 from .output import as_bytes
-from .pipe import Pipe, PipeReader, pump
+from .pipe import Pipe, pipe_reader, pump
 from .request import Request
 from .stats import ServerStats
 from .workers import WorkerPool
@@ -200,4 +200,4 @@ class TransformRunner:
             chunks = iter_body(req.receive)
         loop = asyncio.get_running_loop()
         pipe = Pipe(loop)
-        return (lambda: cast(BinaryIO, PipeReader(pipe))), loop.create_task(pump(chunks, pipe, self.stats.took_in))
+        return (lambda: cast(BinaryIO, pipe_reader(pipe))), loop.create_task(pump(chunks, pipe, self.stats.took_in))

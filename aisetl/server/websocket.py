@@ -26,10 +26,13 @@ from .budget import Lease, MemoryBudget
 from .direct_put import DirectPut
 from .transforms import TransformRunner
 
-# Objects of one connection in process at once, and the input bytes they may hold between them until
-# their replies have gone out (a peer that does not read its replies holds no more than this).
+# The window of one connection: objects read and not yet answered, and the bytes they hold (input and
+# output, until the reply has gone out). Past it no further frame is read, so a peer that sends faster
+# than it reads replies is held back by TCP instead of growing queues here. Memory per connection: at
+# most WS_MAX_IN_FLIGHT_BYTES, plus the input and output of the one object that crossed it, plus what
+# uvicorn holds (ws_max_queue frames read ahead, server/config.py; the reply frame being written).
 WS_MAX_IN_FLIGHT = 64
-WS_MAX_IN_FLIGHT_BYTES = 64 << 20
+WS_MAX_IN_FLIGHT_BYTES = 16 << 20
 # Content frames larger than this are counted in the server's memory budget while they are processed.
 WS_COUNTED_FRAME = 1 << 20
 # WebSocket close codes (RFC 6455 7.4.1).
@@ -71,11 +74,16 @@ class Connection:
                     await self.send(message)
                 except Exception:
                     self.send_failed = True  # the peer is gone; keep draining so no task is left behind
-            del message
-            self.in_flight_bytes -= size
+            self.in_flight_bytes -= size + len(message.get("bytes") or b"")
+            del item, reply, message  # the output's memory goes now, not at the next reply
             self.progress.set()
 
     async def process(self, ctrl: ControlMessage, content: bytes | None, lease: Lease) -> Message:
+        message = await self._process(ctrl, content, lease)
+        self.in_flight_bytes += len(message.get("bytes") or b"")  # held until the writer has sent it
+        return message
+
+    async def _process(self, ctrl: ControlMessage, content: bytes | None, lease: Lease) -> Message:
         started, stats, log = time.perf_counter(), self.stats, self.log
         try:
             first, remaining = parse_pipeline(ctrl.pipeline)
@@ -146,8 +154,8 @@ class Connection:
     async def submit(self, work: Awaitable[Message], size: int) -> None:
         self.in_flight_bytes += size
         await self.replies.put((asyncio.ensure_future(work), size))
-        # Bound the memory of one connection: wait for earlier objects before reading more.
-        while self.in_flight_bytes > WS_MAX_IN_FLIGHT_BYTES and not self.replies.empty():
+        # The window: wait for earlier replies to go out before reading more.
+        while self.in_flight_bytes > WS_MAX_IN_FLIGHT_BYTES:
             self.progress.clear()
             await self.progress.wait()
 
