@@ -8,7 +8,12 @@ pipes (512 KiB) and the outbound reader's high-water mark (1 MiB).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import os
+import select
+import socket
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -205,3 +210,82 @@ def test_a_transform_reads_a_streamed_body_by_lines_and_small_pieces() -> None:
     assert all(len(p) == 5 or p.endswith(b"\n") or p is pieces[-1] for p in pieces)
     assert srv.put(chunked(data, 70001), etl_args="readinto").content == data.upper()
     assert srv.put(chunked(data, 65536), etl_args="read1").content == data
+
+
+# --- WebSocket: a peer that does not read its replies is held back ----------------------------------
+
+
+def ws_frame(payload: bytes) -> bytes:
+    """A masked binary client frame (all-zero mask key: the payload goes out as it is)."""
+    n = len(payload)
+    head = bytes([0x82]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 127]) + n.to_bytes(8, "big"))
+    return head + b"\x00\x00\x00\x00" + payload
+
+
+def read_exactly(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        got = sock.recv(min(n - len(buf), 1 << 20))
+        if not got:
+            raise ConnectionError("server closed the connection")
+        buf += got
+    return bytes(buf)
+
+
+def read_reply_size(sock: socket.socket) -> int:
+    head = read_exactly(sock, 2)
+    n = head[1] & 0x7F
+    if n == 126:
+        n = int.from_bytes(read_exactly(sock, 2), "big")
+    elif n == 127:
+        n = int.from_bytes(read_exactly(sock, 8), "big")
+    left = n
+    while left:
+        left -= len(read_exactly(sock, min(left, 1 << 20)))
+    return n
+
+
+class Identity(FastAPIServer):
+    def transform(self, data: bytes | str, path: str, etl_args: str) -> bytes:
+        assert isinstance(data, bytes)
+        return data
+
+
+def test_a_websocket_peer_that_reads_no_replies_is_held_back_and_then_answered_in_full() -> None:
+    srv = Identity.serve(name="ws-window")
+    host, port = "127.0.0.1", srv.port
+    sock = socket.create_connection((host, port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    handshake = b""
+    while b"\r\n\r\n" not in handshake:
+        handshake += sock.recv(4096)
+    assert handshake.startswith(b"HTTP/1.1 101")
+    obj = ws_frame(json.dumps({"path": "bkt/o"}).encode()) + ws_frame(os.urandom(4 * MIB))
+    # Send whole objects until the server stops taking bytes (replies unread): it must stop early.
+    sock.setblocking(False)
+    sent_objects, pending, stalls = 0, memoryview(obj), 0
+    while stalls < 20 and sent_objects < 64:
+        try:
+            pending = pending[sock.send(pending) :]
+        except BlockingIOError:
+            stalls += 1
+            select.select([], [sock], [], 0.1)
+            continue
+        stalls = 0
+        if not pending:
+            sent_objects, pending = sent_objects + 1, memoryview(obj)
+    # 16 MiB window (input and output) + 1 object past it + uvicorn's read-ahead + socket buffers.
+    assert sent_objects < 14, f"the server took {sent_objects} objects of 4 MiB without a reply read"
+    # Now read the replies while the last object goes out: every object is answered, in full.
+    sock.setblocking(True)
+    sizes: list[int] = []
+    reader = threading.Thread(target=lambda: sizes.extend(read_reply_size(sock) for _ in range(sent_objects + 1)))
+    reader.start()
+    sock.sendall(pending)
+    reader.join(120)
+    sock.close()
+    assert sizes == [4 * MIB] * (sent_objects + 1)
