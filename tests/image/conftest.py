@@ -22,7 +22,10 @@ BASE_IMAGE = f"python:{'.'.join(platform.python_version_tuple()[:2])}-slim"
 def engine() -> None:
     problem = engine_problem()
     if problem is None and not image_exists(BASE_IMAGE):
-        problem = f"the base image {BASE_IMAGE} is missing (no registry here): run scripts/base-image.sh"
+        problem = (
+            f"the base image {BASE_IMAGE} (this Python's major.minor) is missing and no registry is reachable: "
+            "scripts/base-image.sh makes python:X.Y-slim from Debian's python3 (PYVER= must match this Python)"
+        )
     if problem is not None:
         _missing.append(problem)
         pytest.skip(f"no container engine: {problem}")
