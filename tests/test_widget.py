@@ -143,3 +143,36 @@ def test_a_reply_shows_one_tidy_table_of_the_contract_headers_sent_and_received(
     names = [re.sub("<[^>]+>", "", c[0]).lower() for c in cells]
     assert names[0] == "ais-node-url" and "ais-direct-put-length" in names
     assert not {"user-agent", "accept", "accept-encoding", "host", "connection"} & set(names)
+
+
+def saved_status(cells: list[str], tmp_path) -> str:
+    """Run `cells` with nbclient, which saves the widget state in the notebook as a front end does;
+    the saved value of the status table."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    nb.cells = [nbformat.v4.new_code_cell(textwrap.dedent(c)) for c in cells]  # type: ignore[no-untyped-call]
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    states = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"].values()
+    (status,) = [s["state"]["value"] for s in states if "aisetl-table" in s["state"].get("value", "")]
+    return str(status)
+
+
+SERVED = """
+    import aisetl
+    class Upper(aisetl.FastAPIServer):
+        def transform(self, data, path, etl_args):
+            return data.upper()
+    srv = Upper.serve(name="saved")
+    display(srv)
+    srv.put(b"x").content
+"""
+
+
+def test_a_saved_widget_says_when_it_was_true_or_plainly_not_running(tmp_path):
+    # Saved while running: the state carries the time it was last confirmed, not a bare "running".
+    assert re.search(r"running</b>, as of \d\d:\d\d:\d\d", saved_status([SERVED], tmp_path))
+    # Stopped before saving (the end of a notebook, or the kernel shut down): plainly not running.
+    stopped = saved_status([SERVED, "srv.stop()"], tmp_path)
+    assert re.search(r"not running</b> \(stopped at \d\d:\d\d:\d\d\)", stopped)
