@@ -129,6 +129,9 @@ class Run:
     value: float  # in the scenario's unit
     rss_mib: float
     errors: int
+    # Server CPU (user + system, all threads) per request or object during the load: less sensitive than
+    # throughput to other processes on a shared machine, so the A/B table reports it too.
+    cpu_us: float = 0.0
 
 
 NOT_RUN = Run(0.0, 0.0, 0)
@@ -244,6 +247,11 @@ def server(impl: str, mode: str, yield_size: int = 64 * KIB, port: int = PORT) -
             proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -305,14 +313,16 @@ def measure(impl: str, s: Scenario, seconds: float, workdir: Path, fqn: str) -> 
     try:
         with server(impl, s.mode, s.yield_size) as proc:
             load = (lambda: wsload(s, seconds)) if s.ws else (lambda: wrk(s, seconds, workdir, fqn))
+            cpu = cpu_seconds(proc.pid)
             rate, errors = load()
+            cpu = cpu_seconds(proc.pid) - cpu
             rss = peak_rss_mib(proc.pid)
     except subprocess.CalledProcessError as exc:  # e.g. the official server drops the WebSocket
         print(f"    {impl}: load generator failed: {(exc.stderr or '').strip()[-300:]}", flush=True)
         return Run(0.0, 0.0, -1)
     size = s.size or KIB
     value = rate * size / MIB if s.unit == "MiB/s" else rate
-    return Run(value, rss, errors)
+    return Run(value, rss, errors, cpu / (rate * max(1, round(seconds))) * 1e6 if rate else 0.0)
 
 
 # --- whole-object scenarios -------------------------------------------------------------------------
@@ -489,7 +499,7 @@ def main() -> int:
             return 2
     chosen = [s for s in SCENARIOS if not args.only or s.key in args.only]
     rows = []
-    ab_rows: list[tuple[Scenario, Run, Run]] = []
+    ab_rows: list[tuple[Scenario, list[Run], list[Run]]] = []
     with tempfile.TemporaryDirectory(prefix="aisetl-bench-") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # nginx's workers run as another user when started by root
@@ -508,14 +518,15 @@ def main() -> int:
                         r = measure(impl, s, args.seconds, workdir, fqn)
                         runs[impl].append(r)
                         print(
-                            f"    {impl:8} {fmt(r.value):>10} {s.unit}  peak RSS {r.rss_mib:.0f} MiB  errs {r.errors}",
+                            f"    {impl:8} {fmt(r.value):>10} {s.unit}  CPU {r.cpu_us:6.1f} us/req  "
+                            f"peak RSS {r.rss_mib:.0f} MiB  errs {r.errors}",
                             flush=True,
                         )
                 floor = measure("floor", s, args.seconds, workdir, fqn).value if s.floor else None
                 best = {impl: max(rs, key=lambda r: r.value) for impl, rs in runs.items()}
                 rows.append((s, best["aisetl"], best.get("official", NOT_RUN), floor))
                 if "baseline" in best:
-                    ab_rows.append((s, best["aisetl"], best["baseline"]))
+                    ab_rows.append((s, runs["aisetl"], runs["baseline"]))
             rss_big = {impl: big_stream_rss(impl) for impl in ("aisetl", "official")} if not args.only else {}
             extra_rows = stream_rows(args.only, args.seconds)
     first_reply = serve_to_first_reply_ms() if not args.only else None
@@ -586,11 +597,19 @@ def main() -> int:
             f"{job['ratio']:.2f}x | >= 0.33x | {'yes' if ok else 'NO'} | - | - |"
         )
     if ab_rows:
-        lines += ["", f"A/B against {BASELINE} (interleaved, best of {args.rounds} each):", ""]
-        lines += ["| scenario | aisetl | baseline | aisetl / baseline |", "|---|---|---|---|"]
-        for s, a, b in ab_rows:
-            ab = f"{a.value / b.value:.3f}" if b.value else "-"
-            lines.append(f"| {s.title} ({s.unit}) | {fmt(a.value)} | {fmt(b.value)} | {ab} |")
+        lines += ["", f"A/B against {BASELINE} (interleaved; best of {args.rounds}, and median server CPU):", ""]
+        lines += [
+            "| scenario | aisetl | baseline | ratio | aisetl CPU us/req | baseline CPU us/req | CPU ratio |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for s, a_runs, b_runs in ab_rows:
+            a, b = max(a_runs, key=lambda r: r.value), max(b_runs, key=lambda r: r.value)
+            a_cpu = statistics.median([r.cpu_us for r in a_runs if r.cpu_us] or [0.0])
+            b_cpu = statistics.median([r.cpu_us for r in b_runs if r.cpu_us] or [0.0])
+            lines.append(
+                f"| {s.title} ({s.unit}) | {fmt(a.value)} | {fmt(b.value)} | {a.value / b.value if b.value else 0:.3f} | "
+                f"{a_cpu:.1f} | {b_cpu:.1f} | {a_cpu / b_cpu if b_cpu else 0:.3f} |"
+            )
     text = "\n".join(lines)
     print("\n" + text)
     out = ROOT / "benchmarks" / "out"
