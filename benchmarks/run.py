@@ -606,8 +606,9 @@ def main() -> int:
             a, b = max(a_runs, key=lambda r: r.value), max(b_runs, key=lambda r: r.value)
             a_cpu = statistics.median([r.cpu_us for r in a_runs if r.cpu_us] or [0.0])
             b_cpu = statistics.median([r.cpu_us for r in b_runs if r.cpu_us] or [0.0])
+            ratio = a.value / b.value if b.value else 0
             lines.append(
-                f"| {s.title} ({s.unit}) | {fmt(a.value)} | {fmt(b.value)} | {a.value / b.value if b.value else 0:.3f} | "
+                f"| {s.title} ({s.unit}) | {fmt(a.value)} | {fmt(b.value)} | {ratio:.3f} | "
                 f"{a_cpu:.1f} | {b_cpu:.1f} | {a_cpu / b_cpu if b_cpu else 0:.3f} |"
             )
     text = "\n".join(lines)
