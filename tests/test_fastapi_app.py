@@ -284,6 +284,7 @@ def test_included_router_and_a_user_health_route_win(tgt: LocalTarget):
         return {"status": "custom"}
 
     server.app.include_router(router)
+    assert not server.fast_path  # an included router is matched by FastAPI, not by a set of paths
     with TestClient(server.app) as client:
         assert client.get("/admin/ping").json() == "pong"
         assert client.get("/health").json() == {"status": "custom"}
