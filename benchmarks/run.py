@@ -180,6 +180,8 @@ http {{
     proc = subprocess.Popen([*taskset(LOAD_CORE), "nginx", "-c", str(conf)])
     try:
         wait_ready(f"http://127.0.0.1:{NGINX_PORT}{ETL_ROUTE}/ais%2F@%23%2Fbkt%2Fobj1k")
+        if proc.poll() is not None:
+            raise RuntimeError(f"nginx exited (port {NGINX_PORT} taken?): set BENCH_PORT")
         yield
     finally:
         proc.send_signal(signal.SIGQUIT)
@@ -237,6 +239,8 @@ def server(impl: str, mode: str, yield_size: int = 64 * KIB, port: int = PORT) -
     proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(f"http://127.0.0.1:{port}/health")
+        if proc.poll() is not None:  # what answered is someone else's server on this port
+            raise RuntimeError(f"the {impl} server exited (port {port} taken?): set BENCH_PORT")
         yield proc
     finally:
         proc.terminate()
