@@ -11,9 +11,10 @@ processes' load counts less) per request is reported, the best of several interl
     + asgi mw    a pure ASGI middleware added (`add_middleware`): through FastAPI's stack and router
     + http mw    `@app.middleware("http")` (BaseHTTPMiddleware): through FastAPI, Request/Response built
 
-The transform is `async def` (no worker-thread hop), so the figures are the dispatch costs themselves.
+The transform is `async def` (no worker-thread hop), so the figures are the dispatch costs themselves;
+`--sync` uses a plain `def transform`, as the wrk rows do.
 
-    AIS_TARGET_URL=http://127.0.0.1:9/v1/etl/_object/x/y python benchmarks/dispatch.py [--requests 20000]
+    AIS_TARGET_URL=http://127.0.0.1:9/v1/etl/_object/x/y python benchmarks/dispatch.py [--requests 20000] [--sync]
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ class Identity(FastAPIServer):
         return data
 
 
+class SyncIdentity(FastAPIServer):
+    """A plain `def transform`: each object also takes the hop to a worker thread and back (--sync)."""
+
+    def transform(self, data: bytes | str, path: str, etl_args: str) -> bytes:
+        assert isinstance(data, bytes)
+        return data
+
+
 class PassThrough:
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -45,13 +54,13 @@ class PassThrough:
         await self.app(scope, receive, send)
 
 
-def apps() -> dict[str, Any]:
-    plain = Identity()
-    routed = Identity()
+def apps(cls: type[FastAPIServer]) -> dict[str, Any]:
+    plain = cls()
+    routed = cls()
     routed.app.add_api_route("/metrics", lambda: {"ok": True})
-    asgi_mw = Identity()
+    asgi_mw = cls()
     asgi_mw.app.add_middleware(PassThrough)
-    http_mw = Identity()
+    http_mw = cls()
 
     @http_mw.app.middleware("http")
     async def pass_through(request: Any, call_next: Any) -> Any:
@@ -105,8 +114,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sync", action="store_true", help="a plain def transform (worker-thread hop)")
     args = parser.parse_args()
-    candidates = apps()
+    candidates = apps(SyncIdentity if args.sync else Identity)
     best = {name: float("inf") for name in candidates}
     for _ in range(args.rounds):
         for name, app in candidates.items():  # interleaved: a burst of load from elsewhere hits all alike
