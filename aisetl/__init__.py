@@ -21,6 +21,7 @@ from ._version import __version__ as __version__
 from .api.base import ETLServer as ETLServer
 from .api.decorator import FunctionETL as FunctionETL, etl as etl
 from .api.fastapi_server import FastAPIServer as FastAPIServer
+from .check import check_handle as _check_handle  # noqa: F401 -- importing it registers server.check()
 from .local.cluster import LocalCluster as LocalCluster
 from .local.job import Job as Job, JobReport as JobReport
 from .local.target import LocalTarget as LocalTarget

@@ -110,18 +110,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     export.add_argument("--force", action="store_true", help="take an image name a cluster cannot pull")
 
     check = commands.add_parser("check", help="check a running ETL server against the AIS contract")
-    check.add_argument("url")
+    check.add_argument("url", nargs="?", help="the server's URL (not with --serve)")
+    check.add_argument(
+        "--target-url",
+        help="the server's AIS_TARGET_URL (http://127.0.0.1:<port>/v1/etl/_object/<etl>/<secret>): the stand-in "
+        "target takes its place, so hpull and direct put to a target are checked too",
+    )
+    check.add_argument("--serve", metavar="MODULE:NAME", help="start the server itself, with the stand-in target")
+    check.add_argument(
+        "--target-port",
+        type=int,
+        help="serve the stand-in target on this port; start the ETL server with the AIS_TARGET_URL printed",
+    )
     check.add_argument(
         "--target-dir",
         help="keep the stand-in target's objects in this folder (mount it at the same path in a container "
         "to check file-path mode)",
     )
-    check.add_argument(
-        "--target-port",
-        type=int,
-        help="serve the stand-in target on this port; start the ETL server with the AIS_TARGET_URL printed "
-        "to also check hpull",
-    )
+    check.add_argument("--object", metavar="FILE", help="check with this object instead of a text sample")
+    check.add_argument("--etl-args", default="", help="etl_args sent with every request (a JSON object as is)")
 
     args = parser.parse_args(argv)
     if args.command == "demo":
@@ -170,9 +177,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"build context written to {out}")
         return 0
     if args.command == "check":
-        from .check import run_checks
+        from .check_command import run_checks
 
-        return run_checks(args.url, args.target_port, target_dir=args.target_dir)
+        if (args.url is None) == (args.serve is None):
+            parser.error("check: give the server's URL or --serve MODULE:NAME (one of them)")
+        return run_checks(
+            args.url,
+            args.target_port,
+            target_dir=args.target_dir,
+            target_url=args.target_url,
+            serve=args.serve,
+            object_file=args.object,
+            etl_args=args.etl_args,
+        )
     return 2  # argparse refuses unknown commands before this
 
 

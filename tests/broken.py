@@ -28,7 +28,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 async def always_500(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """A server that is up but fails every request (a transform that cannot load its model)."""
+    """A server that is up (its /health answers) but fails every object (a transform without its model)."""
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -40,6 +40,6 @@ async def always_500(scope: dict[str, Any], receive: Any, send: Any) -> None:
     more = True
     while more:
         more = (await receive()).get("more_body", False)
-    body = b'{"detail":"model not loaded"}'
-    await send({"type": "http.response.start", "status": 500, "headers": [(b"content-length", b"%d" % len(body))]})
+    status, body = (200, b"Running") if scope["path"] == "/health" else (500, b'{"detail":"model not loaded"}')
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"%d" % len(body))]})
     await send({"type": "http.response.body", "body": body})

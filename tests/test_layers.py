@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("notebook", ("aisetl.notebook",)),
     ("ship", ("aisetl.ship",)),
     ("local", ("aisetl.local",)),
-    ("top", ("aisetl.cli", "aisetl.demo", "aisetl.check", "aisetl.__main__", "aisetl")),
+    ("top", ("aisetl.cli", "aisetl.demo", "aisetl.check", "aisetl.check_command", "aisetl.__main__", "aisetl")),
 ]
 # The wire rules are pure: these are the only imports allowed there besides aisetl's own base layer.
 WIRE_STDLIB = {

@@ -17,6 +17,7 @@ def test_there_are_notebooks():
         "02-streaming.ipynb",
         "03-direct-put-and-pipelines.ipynb",
         "04-aistore-sdk.ipynb",
+        "05-settings-mistakes-and-checks.ipynb",
     ]
 
 

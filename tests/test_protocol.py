@@ -1,4 +1,4 @@
-"""The pure wire contract (aisetl/_protocol.py) against shared/docs/ais-etl-protocol.md.
+"""The pure wire contract (aisetl/_protocol.py) against docs/ais-etl-protocol.md.
 
 Section and checklist numbers in test ids and comments refer to that document.
 """

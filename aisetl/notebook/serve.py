@@ -125,7 +125,7 @@ class ServerHandle:
             if app is None:
                 raise TypeError(f"{self.cls.__name__} has no ASGI app: serve() needs a FastAPIServer subclass")
             # log_level=None: uvicorn's log levels are process-wide; starting one server must not change the
-            # logging of the others (notebook-kernel-notes, section 2).
+            # logging of the others (docs/notebook-kernel-notes.md, section 2).
             options = uvicorn_options(log_level=None)
             thread = ServerThread(app, host=self.host, port=self.port, name=self.name, **options)
             thread.start()

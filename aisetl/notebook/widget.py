@@ -1,7 +1,7 @@
 """The live status widget of an in-kernel server (ipywidgets).
 
 Refreshed by a timer (every REFRESH_SECONDS, and only when something changed), never per request:
-a widget message per request costs two thirds of the throughput (notebook-kernel-notes, section 5).
+a widget message per request costs two thirds of the throughput (docs/notebook-kernel-notes.md, section 5).
 
 What it says is meant to be true when read, including in a notebook saved with its widget state and
 opened later: the state line carries the time it was last confirmed ("running, as of 14:32:05"; it is

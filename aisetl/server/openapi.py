@@ -2,7 +2,7 @@
 
 These routes are served by the raw handler (`ETLApp`), not by FastAPI routes, so FastAPI cannot infer
 them; they are written here once, as plain data (no FastAPI import), and merged into the app's schema
-(`fastapi_app`). Each status code says what AIS makes of it (shared/docs/ais-etl-protocol.md, 2.6-2.7).
+(`fastapi_app`). Each status code says what AIS makes of it (docs/ais-etl-protocol.md, 2.6-2.7).
 """
 
 from __future__ import annotations

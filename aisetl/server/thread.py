@@ -1,7 +1,7 @@
 """`ServerThread`: a real uvicorn server in a daemon thread of this process.
 
 Used by the notebook layer and by the tests. The pitfalls it avoids are measured in
-shared/docs/notebook-kernel-notes.md: a failed start (port taken, lifespan error) only kills the thread
+docs/notebook-kernel-notes.md: a failed start (port taken, lifespan error) only kills the thread
 with SystemExit, so start() watches the thread instead of waiting for `started` forever; the loop is
 run with `run_until_complete(server.serve())` rather than `server.run()` so that nest_asyncio's
 patched `asyncio.run` cannot break it; an endless stream cannot block shutdown

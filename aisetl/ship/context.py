@@ -135,9 +135,10 @@ curl -X PUT --data-binary 'hello' http://127.0.0.1:8000/bucket/object     # hpus
 aisetl check http://127.0.0.1:8000                                          # the AIS contract, end to end
 ```
 
-`aisetl check --target-port P` also checks hpull: start the container with `--network host` and the
-`AIS_TARGET_URL` it prints. `AISETL_PORT`/`AISETL_HOST` change where the server listens (tests use them
-with `--network host`).
+`aisetl check --target-url URL` also checks hpull and direct put to a target: start the container with
+`--network host` and `AIS_TARGET_URL=http://127.0.0.1:<port>/v1/etl/_object/{name}/<secret>`, and pass the
+same URL (the checker's stand-in target takes its place). `AISETL_PORT`/`AISETL_HOST` change where the
+server listens (tests use them with `--network host`).
 {group}
 ## Deploy
 

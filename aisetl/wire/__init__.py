@@ -1,6 +1,6 @@
 """The AIS ETL wire contract as pure functions: no sockets, no event loop, stdlib only (h11's rule).
 
-# Facts (shared/docs/ais-etl-protocol.md; section numbers below refer to it)
+# Facts (docs/ais-etl-protocol.md; section numbers below refer to it)
 
 * AIS talks to an ETL with `PUT /<path>` (hpush, every pipeline hop), `GET /<path>` (hpull) and `/ws`.
   The object path reaches `transform` percent-decoded, without the leading slash (1.3).
@@ -19,7 +19,7 @@
   replayed; a one-shot PUT body answers 503 + `Ais-Etl-Retry-Reason: direct-put-transient` so that AIS
   replays the whole request; retries exhausted answers 502 without that header (3.6).
 
-# Where we differ from the official server, on purpose (design.md, last section)
+# Where we differ from the official server, on purpose (docs/design.md, last section)
 
 * A hop to a next stage uses that stage URL's own scheme when it has one (the official server always
   takes the scheme of AIS_TARGET_URL, which breaks plain-http ETL pods in TLS clusters).

@@ -1,6 +1,6 @@
 """The proxy of a LocalCluster: the endpoint the SDK's `Client(url)` talks to.
 
-Routes as the AIS proxy serves them (see shared/docs/ais-sdk-rest.md): the cluster map and health,
+Routes as the AIS proxy serves them (see docs/ais-sdk-rest.md): the cluster map and health,
 buckets (with msgpack list-objects paging), object requests redirected (307) to the HRW owner, the
 ETL lifecycle, offline jobs and their status. Anything slow (starting servers, walking folders) runs
 in a thread, so the proxy keeps answering.
