@@ -55,9 +55,25 @@ def run_container(
     tool: str | None = None,
     ready_timeout: float = READY_TIMEOUT,
 ) -> Container:
-    """Start `image` and return once it serves; ExportError with its log when it exits or never answers."""
+    """Start `image` and return once it serves; ExportError with its log when it exits or never answers.
+
+    A port found free can be taken by another process before the container binds it: the container then
+    exits with "Address already in use" and is started again on another port (three tries)."""
     path = find_tool(tool)
     check_running(path)
+    for _ in range(3):
+        try:
+            return _start(path, image, env, mounts, ready_timeout)
+        except _PortTaken:
+            continue
+    raise ExportError(f"the container of {image} found no free port in three tries")
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def _start(path: str, image: str, env: Mapping[str, str], mounts: Sequence[str], ready_timeout: float) -> Container:
     port = _free_port()
     environ = {**env, "AISETL_HOST": "127.0.0.1", "AISETL_PORT": str(port)}
     command = [path, "run", "-d", "--network", "host"]
@@ -77,5 +93,7 @@ def run_container(
         if not container.running() or time.monotonic() > deadline:
             log = container.logs()[-3000:]
             container.stop()
+            if "Address already in use" in log:
+                raise _PortTaken
             raise ExportError(f"the container of {image} did not become ready; its log:\n{log}")
         time.sleep(0.2)

@@ -74,15 +74,31 @@ class Container:
             time.sleep(0.5)
 
 
+ADDRESS_IN_USE = "Address already in use"
+
+
 @contextmanager
 def running(image: str, env: dict[str, str] | None = None, options: Sequence[str] = ()) -> Iterator[Container]:
-    """`docker run` the image as AIS would (its own entrypoint) on a free loopback port; removed after."""
-    port = free_port()
-    environ = {"AISETL_HOST": "127.0.0.1", "AISETL_PORT": str(port), **(env or {})}
-    flags = [arg for k, v in environ.items() for arg in ("-e", f"{k}={v}")]
-    cid = docker("run", "-d", "--network", "host", *flags, *options, image).stdout.strip()
-    container = Container(cid, port)
-    try:
-        yield container
-    finally:
-        docker("rm", "-f", cid, check=False)
+    """`docker run` the image as AIS would (its own entrypoint) on a free loopback port, healthy; removed after.
+
+    A port found free can be taken by another process before the container binds it (the machine is
+    shared): the container then exits saying so, and is started again on another port."""
+    for attempt in range(3):
+        port = free_port()
+        environ = {"AISETL_HOST": "127.0.0.1", "AISETL_PORT": str(port), **(env or {})}
+        flags = [arg for k, v in environ.items() for arg in ("-e", f"{k}={v}")]
+        cid = docker("run", "-d", "--network", "host", *flags, *options, image).stdout.strip()
+        container = Container(cid, port)
+        try:
+            container.wait_healthy()
+        except AssertionError:
+            lost_port = ADDRESS_IN_USE in container.logs()
+            docker("rm", "-f", cid, check=False)
+            if lost_port and attempt < 2:
+                continue
+            raise
+        try:
+            yield container
+        finally:
+            docker("rm", "-f", cid, check=False)
+        return
