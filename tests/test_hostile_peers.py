@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -233,3 +234,37 @@ def test_settings_refuse_a_bad_timeout():
         with pytest.raises(ConfigError, match="AISETL_RESPONSE_TIMEOUT"):
             read_settings({"AIS_TARGET_URL": refused_url(), "AISETL_RESPONSE_TIMEOUT": bad})
     assert read_settings({"AIS_TARGET_URL": refused_url(), "AISETL_IDLE_TIMEOUT": "2.5"}).idle_timeout == 2.5
+
+
+@pytest.mark.parametrize("cls", [Upper, StreamUpper])
+def test_a_client_that_goes_away_cancels_its_direct_put(serve, cls, tmp_path):
+    closed = threading.Event()
+
+    def never_answers_and_sees_the_close(conn: socket.socket, peer: RawPeer) -> None:
+        head, rest = peer.read_head(conn)
+        read_body(conn, rest, head)
+        conn.settimeout(60)
+        try:
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+        closed.set()
+
+    obj = tmp_path / "o"
+    obj.write_bytes(b"x")
+    with RawPeer(never_answers_and_sees_the_close) as peer:
+        r = serve(cls)
+        parts = urlsplit(r.url)
+        with socket.create_connection((parts.hostname, parts.port or 80)) as client:
+            client.sendall(
+                f"PUT /b/o?etl_fqn={obj} HTTP/1.1\r\nHost: x\r\nAis-Node-Url: {peer.url}\r\n"
+                "Content-Length: 0\r\n\r\n".encode()
+            )
+            deadline = time.monotonic() + 10
+            while not peer.heads and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert peer.heads  # the direct put is under way
+        # Well before the 30 s response timeout, the next stage sees its connection closed.
+        assert closed.wait(10)
+        assert r.http.get("/health").text == "Running"

@@ -16,6 +16,7 @@ from ..wire import HEALTH_BODY, HEALTH_PATH, DirectPutOutcome
 from .asgi import ABORT_SIGNAL, JSON_HEADER, Receive, ResponseAbortedError, Scope, Send, read_body, send_response
 from .budget import MemoryBudget, read_body_counted
 from .direct_put import DirectPut, ReplyStream
+from .disconnect import unless_client_leaves
 from .errors import error_response
 from .outbound import OutboundClient
 from .output import error_detail
@@ -98,7 +99,10 @@ class ETLApp:
                 if not req.first:
                     await self.stream_response(req, send)
                     return
-                streamed = await self.direct_put.put_stream(req, self.runner)
+                put = self.direct_put.put_stream(req, self.runner)
+                # A PUT body is still being read by the stream's feeder, which sees a disconnect itself.
+                watched = bool(req.fqn) or req.method == "GET"
+                streamed = await (unless_client_leaves(req.receive, put, "its direct put") if watched else put)
                 if isinstance(streamed, ReplyStream):
                     await self.pass_on(req, streamed, send)
                     return
@@ -143,7 +147,8 @@ class ETLApp:
                 self.stats.record(req.started)
                 await send_response(send, 200, out, [self.content_type])
                 return None
-            return await self.direct_put.put_bytes(req.first, req.remaining, req.path, req.etl_args, out)
+            put = self.direct_put.put_bytes(req.first, req.remaining, req.path, req.etl_args, out)
+            return await unless_client_leaves(req.receive, put, "its direct put")
         finally:
             lease.release()
 
