@@ -79,6 +79,8 @@ class OutboundClient:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._ssl = build_ssl_context(settings)  # checked at construction: a bad file fails early
+        target = urlsplit(settings.target_url)  # the AIS target: always trusted with the token
+        self._target = (target.hostname or "", target.port or (443 if target.scheme == "https" else 80))
         self._pool: _http11.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -99,10 +101,7 @@ class OutboundClient:
         return self._pool
 
     def _token_allowed(self, host: str, port: int) -> bool:
-        s = self._settings
-        target = urlsplit(s.target_url)
-        target_port = target.port or (443 if target.scheme == "https" else 80)
-        return token_allowed(host, port, s.token_hosts, (target.hostname or "", target_port))
+        return token_allowed(host, port, self._settings.token_hosts, self._target)
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None

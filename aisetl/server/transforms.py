@@ -132,7 +132,9 @@ class TransformRunner:
         return (int(length) if length and length.isdigit() else None), self.client.read_stream(resp)
 
     async def fetch_upstream(self, path: str, lease: Lease | None = None) -> bytes:
-        _, chunks = await self.open_upstream(path)
+        length, chunks = await self.open_upstream(path)
+        if length is not None and length <= INLINE_READ_MAX:
+            lease = None  # small, and held to its length by the parser: not worth counting
         return await self.collect_upstream(path, chunks, lease)
 
     async def collect_upstream(self, path: str, chunks: AsyncIterator[bytes], lease: Lease | None = None) -> bytes:

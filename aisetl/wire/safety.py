@@ -15,6 +15,7 @@ Pure functions (stdlib only, no I/O); the server layer applies them at its edges
 from __future__ import annotations
 
 import posixpath
+import re
 import stat
 from collections.abc import Iterable
 from urllib.parse import quote, urlsplit
@@ -31,13 +32,13 @@ _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def control_character(value: str) -> str | None:
-    """The first control character in `value` (C0, DEL or C1), or None."""
-    for ch in value:
-        code = ord(ch)
-        if code < 0x20 or 0x7F <= code <= 0x9F:
-            return ch
-    return None
+    """The first control character in `value` (C0, DEL or C1), or None (a regex: on every request)."""
+    found = _CONTROL.search(value)
+    return found.group() if found else None
 
 
 def check_outbound_value(value: str, what: str, status_code: int = 400) -> str:
@@ -51,9 +52,14 @@ def check_outbound_value(value: str, what: str, status_code: int = 400) -> str:
     return value
 
 
+_NEEDS_QUOTING = re.compile('[^!-~]|["#<>\\^`{|}]')  # outside visible ASCII, or not allowed in a target
+
+
 def encode_target(path: str, query: str) -> str:
     """A valid HTTP/1.1 request target from a URL's path and query: spaces, non-ASCII and other unsafe
     bytes percent-encoded (UTF-8), existing escapes and reserved characters kept."""
+    if not _NEEDS_QUOTING.search(path) and not _NEEDS_QUOTING.search(query) and path.startswith("/"):
+        return path + "?" + query if query else path  # already a valid target: the common case
     target = quote(path, safe=_PATH_SAFE) or "/"
     if not target.startswith("/"):
         target = "/" + target
