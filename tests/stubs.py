@@ -286,6 +286,9 @@ class RawPeer:
             except OSError:
                 return
             with self._lock:
+                if self._closed.is_set():
+                    conn.close()
+                    return
                 self.connections += 1
                 self._conns.append(conn)
             threading.Thread(target=self._run, args=(conn,), daemon=True).start()
@@ -295,6 +298,8 @@ class RawPeer:
             self.handle(conn, self)
         except OSError:
             pass
+        finally:
+            conn.close()
 
     def read_head(self, conn: socket.socket) -> tuple[bytes, bytes]:
         """Read up to the end of a request head: (head, bytes already read past it). Recorded."""
