@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -216,3 +217,16 @@ def test_job_progress_widget_headless(tgt):
     assert "0/10 done, 10 failed" in w.text.value
     assert "ais://src/" in w.text.value
     assert "text/plain" in job._repr_mimebundle_()
+
+
+def test_a_running_jobs_widget_says_when_it_was_true(tgt):
+    from aisetl.local.job import JobProgress
+    from tests.transforms import Sleepy
+
+    tgt.put("src/slow-0", b"x")
+    job = tgt.transform("src", "dst", etl=Sleepy.serve(target=tgt, name="sleepy-job"))
+    w = JobProgress(job)  # the object takes 1.5 s: the job is running now
+    assert re.search(r"as of \d\d:\d\d:\d\d</i> job \S+ running", w.text.value), w.text.value
+    job.wait()
+    w.refresh()
+    assert "as of" not in w.text.value and " finished: 1/1 done" in w.text.value

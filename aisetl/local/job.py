@@ -332,4 +332,7 @@ class JobProgress:
         self.bar.value = r.done + r.failed
         style = "warning" if r.state == "cancelled" else "success" if self.job.finished else "info"
         self.bar.bar_style = "danger" if r.failed else style
-        self.text.value = self.job._report_html()
+        text = self.job._report_html()
+        if not self.job.finished:  # saved mid-run, the notebook says when this was true, not "running"
+            text = f"<i>as of {time.strftime('%H:%M:%S')}</i> " + text
+        self.text.value = text
