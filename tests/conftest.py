@@ -91,7 +91,7 @@ def no_servers_left() -> Iterator[None]:
 @pytest.fixture
 def cluster() -> Iterator[LocalCluster]:
     """A three-target LocalCluster running the test transforms under made-up image names."""
-    from tests.transforms import Echo, Failing, Reverse, StreamUpper, Upper
+    from tests.transforms import Echo, Failing, Reverse, Sleepy, StreamUpper, Upper
 
     images = {
         "img/upper:1": Upper,
@@ -99,6 +99,7 @@ def cluster() -> Iterator[LocalCluster]:
         "img/failing:1": Failing,
         "img/stream:1": StreamUpper,
         "img/echo:1": Echo,
+        "img/sleepy:1": Sleepy,
     }
     with LocalCluster(targets=3, images=images, name=f"test-{uuid.uuid4().hex[:8]}") as c:
         yield c

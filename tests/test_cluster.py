@@ -105,6 +105,17 @@ def test_objects_round_trip_through_the_proxy_and_directly_from_their_target(cli
     assert missing_head.value.status_code == 404
 
 
+def test_range_reads_answer_206_with_the_bytes_asked(client):
+    bck = client.bucket("ranged").create()
+    bck.object("o").get_writer().put_content(b"0123456789")
+    assert bck.object("o").get_reader(byte_range="bytes=2-5").read_all() == b"2345"
+    assert bck.object("o").get_reader(byte_range="bytes=-3").read_all() == b"789"
+    assert bck.object("o").get_reader(byte_range="bytes=7-").read_all() == b"789"
+    with pytest.raises(AISError) as info:
+        bck.object("o").get_reader(byte_range="bytes=20-30").read_all()
+    assert info.value.status_code == 416 and "outside" in info.value.message
+
+
 def test_an_object_of_a_missing_bucket_is_a_bucket_error(client):
     with pytest.raises(ErrBckNotFound):
         client.bucket("nowhere").object("o").get_reader().read_all()

@@ -166,3 +166,23 @@ def test_stopping_the_cluster_stops_its_etl_servers(client, cluster):
 
     assert not any(listening(u) for u in urls)
     assert isinstance(cluster, LocalCluster) and not cluster.running
+
+
+def test_an_image_that_is_a_folder_made_by_export(cluster, client, tmp_path):
+    from tests.transforms import Reverse
+
+    Reverse.export(tmp_path / "ctx", image="registry.example.org/etl/reverse:0.1")
+    cluster.images["registry.example.org/etl/reverse:0.1"] = tmp_path / "ctx"
+    fill(client, 1)
+    client.etl("exported").init(image="registry.example.org/etl/reverse:0.1")
+    got = client.bucket("src").object("d0/obj-0.txt").get_reader(etl=ETLConfig("exported")).read_all()
+    assert got == b"0 rebmun tcejbo"
+
+
+def test_health_and_metrics_of_an_etl(client):
+    client.etl("upper-etl").init(image="img/upper:1")
+    rc = client._request_client
+    health = rc.request("GET", "etl/upper-etl/health").json()
+    assert sorted(h["target_id"] for h in health) == ["t1", "t2", "t3"]
+    assert {h["status"] for h in health} == {"Running"}
+    assert rc.request("GET", "etl/upper-etl/metrics").json()["obj_count"] == 0

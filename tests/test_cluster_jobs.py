@@ -161,3 +161,27 @@ def test_the_widget_shows_targets_etls_and_job_progress(cluster, client):
     assert (bar.value, bar.max, bar.bar_style) == (12, 12, "success")
     assert "12/12 done" in text.value
     assert "text/plain" in cluster._repr_mimebundle_()
+
+
+def test_a_job_aborted_by_the_client_ends_aborted(client):
+    bck = client.bucket("src").create()
+    for i in range(60):
+        bck.object(f"slow-{i}").get_writer().put_content(b"s")  # 1.5 s each, 8 at a time per target
+    client.etl("sleepy-etl").init(image="img/sleepy:1")
+    job = client.job(client.bucket("src").transform("sleepy-etl", client.bucket("dst")))
+    job.abort()
+    result = job.wait(timeout=WAIT, verbose=False)
+    assert not result.success and "aborted by the client" in result.error
+    assert job.status().aborted
+
+
+def test_an_sdk_class_sent_by_init_class_runs_an_offline_job_over_ws(cluster, client):
+    from tests.test_cluster_etl import SDKShout
+
+    objects = fill(client, 30)
+    client.etl("sdk-shout").init_class(comm_type="ws")(SDKShout)
+    job_id = client.bucket("src").transform("sdk-shout", client.bucket("dst"))
+    assert client.job(job_id).wait(timeout=WAIT, verbose=False).success
+    assert sum(len(t.deliveries) for t in cluster.targets) == 30  # the SDK server's own direct puts
+    for name, data in objects.items():
+        assert client.bucket("dst").object(name).get_reader(direct=True).read_all() == data.upper() + b"!"

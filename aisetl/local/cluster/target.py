@@ -50,6 +50,26 @@ def inline_status(status: int) -> int:
     return status if 400 <= status < 500 else 400
 
 
+def byte_range(header: str, size: int) -> tuple[int, int]:
+    """(start, length) of a single `Range: bytes=a-b` (or `a-`, `-n`) over `size` bytes; else a 416."""
+    unit, _, spec = header.partition("=")
+    first, dash, last = spec.strip().partition("-")
+    try:
+        if unit.strip() != "bytes" or not dash or "," in spec:
+            raise ValueError
+        if not first:
+            start = max(size - int(last), 0)
+            end = size - 1
+        else:
+            start = int(first)
+            end = min(int(last), size - 1) if last else size - 1
+    except ValueError:
+        raise AISHTTPError(416, f"range {header!r}: one range 'bytes=<first>-<last>' is served") from None
+    if start < 0 or start > end:
+        raise AISHTTPError(416, f"range {header!r} is outside the object's {size} bytes")
+    return start, end - start + 1
+
+
 class ClusterTarget(LocalTarget):
     """One target of a LocalCluster: its own folder, port and node ID; objects placed here by HRW."""
 
@@ -169,12 +189,22 @@ class TargetNodeApp:
             raise object_missing(self.node, bucket, obj) from None
         with f:
             size = os.fstat(f.fileno()).st_size
-            headers = [(b"content-type", b"application/octet-stream"), (b"content-length", str(size).encode())]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            status, start, length = 200, 0, size
+            headers = [(b"content-type", b"application/octet-stream")]
+            if "range" in req.headers:
+                start, length = byte_range(req.headers["range"], size)
+                status = 206
+                headers.append((b"content-range", f"bytes {start}-{start + length - 1}/{size}".encode()))
+            headers.append((b"content-length", str(length).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            f.seek(start)
             loop = asyncio.get_running_loop()
-            while chunk := (
-                f.read(SERVE_CHUNK) if size <= SERVE_CHUNK else await loop.run_in_executor(None, f.read, SERVE_CHUNK)
-            ):
+            while length > 0:
+                n = min(SERVE_CHUNK, length)
+                chunk = f.read(n) if size <= SERVE_CHUNK else await loop.run_in_executor(None, f.read, n)
+                if not chunk:
+                    break  # the file shrank while being served
+                length -= len(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
 
