@@ -98,6 +98,8 @@ def build_context(
     with tempfile.TemporaryDirectory(prefix="aisetl-iid-") as tmp:
         iidfile = os.path.join(tmp, "iid")
         command = [path, "bud" if Path(path).name == "buildah" else "build", "--iidfile", iidfile, "-t", image]
+        if Path(path).name in ("docker", "podman"):
+            command.append("--force-rm")  # no stopped container left behind by a failed step
         if network:
             command += ["--network", network]
         command.append(str(context))

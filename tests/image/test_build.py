@@ -66,6 +66,8 @@ def test_a_failing_step_raises_with_the_end_of_the_log():
     assert f"build of {image} failed" in message
     assert "Unable to locate package no-such-package-aisetl" in message
     assert not image_exists(image)
+    stopped = docker("ps", "-a", "--no-trunc", "--filter", "status=exited", "--format", "{{.Command}}").stdout
+    assert "no-such-package-aisetl" not in stopped  # the failed step's container was removed
 
 
 @contextmanager
