@@ -189,3 +189,14 @@ def test_token_hosts_restrict_which_next_stages_receive_the_token(serve, stub):
     open_server = serve(Upper, {k: v for k, v in env.items() if k != "AISETL_TOKEN_HOSTS"})
     open_server.http.put("/b/o", content=b"x", headers={"Ais-Node-Url": f"http://127.0.0.1:{dst.port}"})
     assert dst.requests[-1].header("authorization") == f"Bearer {TOKEN}"  # off by default
+
+
+@pytest.mark.parametrize("cls", [Upper, StreamUpper])
+def test_a_control_character_in_an_hpull_or_next_stage_object_path_is_400_and_nothing_is_sent(serve, stub, cls):
+    target, dst = stub([Reply(200, b"x")]), stub([Reply(204)])
+    r = serve(cls, {"AIS_TARGET_URL": target.url + ETL_PATH})
+    resp = r.http.get("/bkt/a%0D%0AX-Evil:%201")
+    assert resp.status_code == 400 and "control character" in resp.text
+    resp = r.http.put("/bkt/a%0Ab", content=b"x", headers={"Ais-Node-Url": dst.url})
+    assert resp.status_code == 400 and "control character" in resp.text
+    assert target.requests == [] and dst.requests == []

@@ -48,6 +48,7 @@ def compose_direct_put_url(first: str, target_url: str, path: str, etl_args: str
         final_path = base.path + dest.path
     else:
         # Next ETL stage: the same object path, escaped so that it decodes to what we were given.
+        check_outbound_value(path, f"object path {path!r}")
         final_path = "/" + quote(path, safe="/@")
     query = dest.query
     if etl_args:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, quote, unquote
 from .._exceptions import ProtocolError
 from .names import QPARAM_ETL_ARGS, QPARAM_ETL_FQN
 from .objects import path_escape
+from .safety import check_outbound_value
 
 
 def parse_query(query_string: bytes) -> tuple[str, str]:
@@ -48,6 +49,7 @@ def upstream_object_url(target_url: str, path: str) -> str:
     Any escaping that decodes to the same uname works (1.3); this one escapes `/ # ? %`, space and
     non-ASCII and leaves `@` readable, as the official server does.
     """
+    check_outbound_value(path, f"object path {path!r}")  # escaped below, but no name AIS sends has one
     return f"{target_url}/{quote(path, safe='@')}"
 
 
