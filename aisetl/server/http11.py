@@ -8,7 +8,7 @@ requests in one segment.
 
 What it does: http(s), Content-Length or chunked request bodies, responses read whole or streamed with
 backpressure, connection and keep-alive limits per host; timeouts on connect and on a peer that stops
-moving bytes (a watchdog per request, blaming the peer only when it holds things up); 1xx skipped; a
+moving bytes (a sweeper per pool, blaming the peer only when it holds things up); 1xx skipped; a
 2xx completing before the request body was all sent is an `EarlyAnswerError`, not a success.
 What it does not: redirects, cookies, proxies, HTTP/2, compression.
 """
@@ -19,12 +19,12 @@ import asyncio
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import cast
 
 import httptools
 
-from ..wire.safety import control_character, host_header
+from ..wire.safety import host_header
 from .http11_base import (
     MAX_HEAD,
     ConnectError,
@@ -33,16 +33,19 @@ from .http11_base import (
     HTTPError,
     InvalidURLError,
     Limits,
+    MaySend,
     NotRetriedError,
     ReadError,
     TimeoutError_,
     WriteError,
+    check_headers,
     split_url,
 )
 from .http11_response import Response
 
 __all__ = ["ConnectError", "EarlyAnswerError", "HTTPError", "InvalidURLError", "Limits", "Pool", "ReadError"]
 __all__ += ["NotRetriedError", "Response", "TimeoutError_", "WriteError", "split_url"]
+
 
 # Request bodies up to this size go out in the same write as the head (one TCP segment or a few).
 COALESCE_MAX = 64 * 1024
@@ -57,7 +60,6 @@ class Connection(asyncio.Protocol):
         self.key = key
         self.limits = limits
         self._last_progress = 0.0
-        self._watchdog: asyncio.TimerHandle | None = None
         self._head_bytes = 0
         self._informational = False
         self.transport: asyncio.Transport | None = None
@@ -70,7 +72,6 @@ class Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self.lost = asyncio.Event()
 
-    # --- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TLS transport is not an asyncio.Transport subclass, but has the same methods.
         self.transport = cast(asyncio.Transport, transport)
@@ -121,15 +122,6 @@ class Connection(asyncio.Protocol):
         self._last_progress = time.monotonic()
         self._can_write.set()
 
-    # --- the watchdog: a peer that stops moving bytes fails the request ---------------------------
-    def _arm(self, delay: float) -> None:
-        self._watchdog = asyncio.get_running_loop().call_later(delay, self._watch)
-
-    def _disarm(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
-
     def _waiting_on_peer(self, response: Response) -> bool:
         """Whether the peer, not this side, holds things up (a slow transform here is not its fault)."""
         transport = self.transport
@@ -140,12 +132,11 @@ class Connection(asyncio.Protocol):
         # Our body still being produced is our delay; else we wait for its bytes (unless we paused reading).
         return response.body_sent and transport.is_reading()
 
-    def _watch(self) -> None:
-        self._watchdog = None
+    def check_progress(self, now: float) -> None:
+        """Called by the pool's sweeper about once a second while a request is out (no timer per request)."""
         response = self._response
         if response is None or self.closed:
             return
-        now = time.monotonic()
         if not self._waiting_on_peer(response):
             self._last_progress = now
         limit = self.limits.response_timeout if response.status == 0 else self.limits.idle_timeout
@@ -154,10 +145,7 @@ class Connection(asyncio.Protocol):
             what = "no response head" if response.status == 0 else "the response body stalled"
             self._fail(TimeoutError_(f"{what}: nothing moved for {limit:g} s"))
             self.close()
-            return
-        self._arm(limit - idle)
 
-    # --- httptools callbacks ---------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self._response is not None
         self._response.raw_headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
@@ -184,7 +172,6 @@ class Connection(asyncio.Protocol):
             return
         response, self._response = self._response, None
         assert response is not None
-        self._disarm()
         response.reusable = self._parser.should_keep_alive()
         transport = self.transport
         if 200 <= response.status < 300 and (
@@ -198,9 +185,7 @@ class Connection(asyncio.Protocol):
             return
         response.finish(None)
 
-    # --- use -------------------------------------------------------------------------------------
     def _fail(self, error: HTTPError) -> None:
-        self._disarm()
         self.closed = True
         if self._error is None:
             self._error = error
@@ -222,7 +207,6 @@ class Connection(asyncio.Protocol):
         self._response = response
         self._head_bytes = 0
         self._last_progress = time.monotonic()
-        self._arm(min(self.limits.response_timeout, self.limits.idle_timeout))
         lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
         lines += [f"{name}: {value}" for name, value in headers]
         if isinstance(body, bytes):
@@ -279,13 +263,9 @@ class Connection(asyncio.Protocol):
             raise WriteError(str(self._error) if self._error else "connection closed while sending")
 
 
-MaySend = Callable[[str, int], bool] | None
-
-
 class Pool:
     """Keep-alive connections per (scheme, host, port) for one event loop."""
 
-    # `may_send_headers(host, port)`: whether `headers` (the AuthN token) go to that host; None: to every host.
     def __init__(
         self, limits: Limits, ssl_ctx: ssl.SSLContext | None, headers: dict[str, str], may_send_headers: MaySend = None
     ) -> None:
@@ -296,6 +276,9 @@ class Pool:
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         # Connection slots per host: objects stuck on one next stage never take the slots of another.
         self._slots: dict[tuple[str, str, int], asyncio.Semaphore] = {}
+        # Connections with a request out, checked for progress by one sweeper task while there are any.
+        self._busy: set[Connection] = set()
+        self._sweeper: asyncio.Future[None] | None = None
         self._idle_count = 0
 
     def _ssl(self) -> ssl.SSLContext:
@@ -339,7 +322,21 @@ class Pool:
             slots = self._slots[key] = asyncio.Semaphore(self.limits.max_connections)
         return slots
 
+    async def _sweep(self) -> None:
+        every = min(1.0, self.limits.response_timeout / 2, self.limits.idle_timeout / 2)
+        while self._busy:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            for conn in list(self._busy):
+                conn.check_progress(now)
+
+    def _watch(self, conn: Connection) -> None:
+        self._busy.add(conn)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.ensure_future(self._sweep())
+
     def release(self, conn: Connection, reusable: bool) -> None:
+        self._busy.discard(conn)
         self._host_slots(conn.key).release()
         if reusable and self._idle_count < self.limits.max_keepalive:
             conn.idle_since = time.monotonic()
@@ -359,9 +356,7 @@ class Pool:
         if defaults and self._may_send_headers is not None and not self._may_send_headers(host, port):
             defaults = []
         all_headers = defaults + list(headers.items())
-        for name, value in all_headers:
-            if control_character(name + value) is not None:
-                raise InvalidURLError(f"invalid header {name!r}: control characters in its name or value")
+        check_headers(all_headers)
         slots = self._host_slots(key)
         await slots.acquire()
         conn: Connection | None = None
@@ -370,6 +365,7 @@ class Pool:
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(key)
+            self._watch(conn)
             try:
                 response = await conn.send(method, host_value, target, all_headers, body)
             except (ReadError, WriteError) as exc:
@@ -378,10 +374,13 @@ class Pool:
                 if isinstance(exc, NotRetriedError) or not (reused and isinstance(body, bytes)):
                     raise
                 conn.close()
+                self._busy.discard(conn)
                 conn = await self._connect(key)
+                self._watch(conn)
                 response = await conn.send(method, host_value, target, all_headers, body)
         except BaseException:
             if conn is not None:
+                self._busy.discard(conn)
                 conn.close()  # mid-request: its state is unknown
             slots.release()
             raise
@@ -390,6 +389,8 @@ class Pool:
 
     async def aclose(self) -> None:
         """Close the idle connections and wait until they are gone (TLS needs a few loop turns)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         conns = [conn for group in self._idle.values() for conn in group]
         self._idle.clear()
         self._idle_count = 0

@@ -3,10 +3,17 @@ how a URL becomes a connection key and a request target."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..wire.safety import control_character
+
+__all__ = ["ConnectError", "EarlyAnswerError", "HTTPError", "HeadTooLongError", "InvalidURLError", "Limits"]
+__all__ += ["NotRetriedError", "ReadError", "TimeoutError_", "WriteError", "split_url"]
+
+# Which hosts a pool may send its default headers (the AuthN token) to: `(host, port) -> bool`; None: all.
+MaySend = Callable[[str, int], bool] | None
 
 
 class HTTPError(Exception):
@@ -75,3 +82,10 @@ def split_url(url: str) -> tuple[str, str, int, str]:
     if control_character(url) is not None or " " in target or not target.isascii():  # no request splitting
         raise InvalidURLError(f"invalid URL {url!r}: control characters, spaces or non-ASCII in it")
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80), target
+
+
+def check_headers(headers: list[tuple[str, str]]) -> None:
+    """No request splitting through a header: InvalidURLError on a control character in one."""
+    for name, value in headers:
+        if control_character(name + value) is not None:
+            raise InvalidURLError(f"invalid header {name!r}: control characters in its name or value")
