@@ -185,3 +185,16 @@ def test_an_sdk_class_sent_by_init_class_runs_an_offline_job_over_ws(cluster, cl
     assert sum(len(t.deliveries) for t in cluster.targets) == 30  # the SDK server's own direct puts
     for name, data in objects.items():
         assert client.bucket("dst").object(name).get_reader(direct=True).read_all() == data.upper() + b"!"
+
+
+def test_inspect_is_a_dry_run_that_counts_and_writes_nothing(cluster, client):
+    objects = fill(client, 25)
+    client.etl("upper-etl").init(image="img/upper:1", direct_put=True)
+    job_id = client.bucket("src").inspect("upper-etl")
+    assert client.job(job_id).wait(timeout=WAIT, verbose=False).success
+    snaps = client.job(job_id).get_details().list_snapshots()
+    assert sum(s.stats.objects for s in snaps) == 25
+    assert sum(s.stats.bytes for s in snaps) == sum(len(d) for d in objects.values())
+    assert len(client.bucket("src").list_all_objects()) == 25  # nothing added to the source
+    assert all(t.deliveries == [] for t in cluster.targets)
+    assert [b.name for b in client.cluster().list_buckets()] == ["src"]

@@ -174,10 +174,9 @@ class LocalCluster:
                 raise bad_request(f"{action}: the value needs tobck {{'name': ..., 'provider': 'ais'}}")
             dst = tobck["name"]
         check_bucket_name(dst)
-        if value.get("dry_run"):
-            raise bad_request(f"{action}: dry_run is not supported by LocalCluster")
-        if dst == src:
-            raise bad_request(f"{action}: source and destination are both ais://{src}")
+        dry_run = bool(value.get("dry_run"))
+        if dst == src and not dry_run:  # `inspect` is a dry run into the source bucket itself
+            raise bad_request(f"{action}: source and destination are both ais://{src} (allowed only with dry_run)")
         etls: list[ETL] = []
         if action.startswith("etl-"):
             names = [str(value.get("id") or "")] + [str(n) for n in value.get("pipeline") or []]
@@ -198,11 +197,11 @@ class LocalCluster:
                     by_target[holder.node_id].append(f"{src}/{obj}")
                 else:
                     missing.append(obj)
-        self.create_bucket(dst)  # AIS creates a missing destination
+        if not dry_run:
+            self.create_bucket(dst)  # AIS creates a missing destination
         workers = int(value.get("num-workers") or 0) or 8
-        job = ClusterJob(
-            self, action, src, dst, by_target, etls, ext, prepend, bool(value.get("coer")), workers, missing
-        )
+        coer = bool(value.get("coer"))
+        job = ClusterJob(self, action, src, dst, by_target, etls, ext, prepend, coer, workers, missing, dry_run)
         return self.jobs.add(job).id
 
     @staticmethod

@@ -288,7 +288,14 @@ class ETLRegistry:
         if etl.stage == "Running":
             raise AISHTTPError(400, f"{self.node()}: etl job {name} is already running")
         etl.xaction_id = "etl-" + secrets.token_hex(5)
-        etl.start()
+        try:
+            etl.start()
+        except AISHTTPError:
+            raise
+        except Exception as exc:  # as in init: the class failed to construct or serve, a 4xx
+            raise AISHTTPError(
+                400, f"ETL {name}: {etl.cls.__name__} did not start: {type(exc).__name__}: {exc}"
+            ) from exc
         return etl.xaction_id
 
     def delete(self, name: str) -> None:

@@ -66,10 +66,11 @@ class RoutedSource:
     """One target's view for its share of a job: sources here, destinations on their HRW owners
     (with `prepend` put in front of each destination object name)."""
 
-    def __init__(self, source: ClusterTarget, cluster: Placement, prepend: str) -> None:
+    def __init__(self, source: ClusterTarget, cluster: Placement, prepend: str, dry_run: bool = False) -> None:
         self.source = source
         self.cluster = cluster
         self.prepend = prepend
+        self.dry_run = dry_run  # results are counted, not written
 
     @property
     def loop(self) -> LoopThread:
@@ -98,8 +99,9 @@ class RoutedSource:
         return owner.delivered_size(job_id, final)
 
     def put(self, name: str, data: bytes) -> None:
-        owner, final = self.final(name)
-        owner.put(final, data)
+        if not self.dry_run:
+            owner, final = self.final(name)
+            owner.put(final, data)
 
 
 class CopyPart:
@@ -180,6 +182,7 @@ class ClusterJob:
         coer: bool,
         num_workers: int,
         missing: list[str] = (),  # type: ignore[assignment]
+        dry_run: bool = False,
     ) -> None:
         self.cluster, self.kind, self.src, self.dst, self.coer = cluster, kind, src, dst, coer
         self.etl = etls[0] if etls else None
@@ -191,7 +194,7 @@ class ClusterJob:
         self.missing = [ObjectError(f"ais://{src}/{o}", 404, f"ais://{src}/{o} does not exist") for o in missing]
         self.parts: dict[str, Part] = {}
         for target in cluster.targets:
-            view = RoutedSource(target, cluster, prepend)
+            view = RoutedSource(target, cluster, prepend, dry_run)
             own = names.get(target.node_id, [])
             if etls:
                 first = etls[0].spec
@@ -204,7 +207,7 @@ class ClusterJob:
                     continue_on_error=coer,
                     num_workers=num_workers,
                     obj_timeout=first.obj_timeout,
-                    direct_put=first.direct_put,
+                    direct_put=first.direct_put and not dry_run,  # a dry run gets the bytes back
                 )
                 self.parts[target.node_id] = Job(view, spec)
             else:
