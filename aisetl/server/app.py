@@ -16,7 +16,7 @@ from ..wire import HEALTH_BODY, HEALTH_PATH, DirectPutOutcome
 from .asgi import ABORT_SIGNAL, JSON_HEADER, Receive, ResponseAbortedError, Scope, Send, read_body, send_response
 from .budget import MemoryBudget, read_body_counted
 from .direct_put import DirectPut, ReplyStream
-from .disconnect import unless_client_leaves
+from .disconnect import DisconnectWatch
 from .errors import error_response
 from .outbound import OutboundClient
 from .output import error_detail
@@ -43,6 +43,7 @@ class ETLApp:
         self.client = OutboundClient(server.settings)
         self.runner = TransformRunner(server, self.client)
         self.direct_put = DirectPut(self.client, server.settings, self.log)
+        self.disconnects = DisconnectWatch()
         self.large_objects = MemoryBudget(server.settings.large_object_budget, server.settings.max_object_size)
         self._content_type: tuple[bytes, bytes] | None = None
 
@@ -102,7 +103,9 @@ class ETLApp:
                 put = self.direct_put.put_stream(req, self.runner)
                 # A PUT body is still being read by the stream's feeder, which sees a disconnect itself.
                 watched = bool(req.fqn) or req.method == "GET"
-                streamed = await (unless_client_leaves(req.receive, put, "its direct put") if watched else put)
+                streamed = await (
+                    self.disconnects.unless_client_leaves(req.receive, put, "its direct put") if watched else put
+                )
                 if isinstance(streamed, ReplyStream):
                     await self.pass_on(req, streamed, send)
                     return
@@ -148,7 +151,7 @@ class ETLApp:
                 await send_response(send, 200, out, [self.content_type])
                 return None
             put = self.direct_put.put_bytes(req.first, req.remaining, req.path, req.etl_args, out)
-            return await unless_client_leaves(req.receive, put, "its direct put")
+            return await self.disconnects.unless_client_leaves(req.receive, put, "its direct put")
         finally:
             lease.release()
 
