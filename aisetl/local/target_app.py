@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
 from .._exceptions import ProtocolError
-from ..server.asgi import Receive, Scope, Send, read_body, send_response
+from ..server.asgi import Receive, Scope, Send, answer_lifespan, read_body, send_response
 from ..wire import ETL_OBJECT_ROUTE, parse_uname
 
 # Bytes per body message when serving an object: large objects are streamed, not loaded whole.
@@ -62,13 +62,8 @@ class TargetApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await answer_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         try:

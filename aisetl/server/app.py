@@ -13,7 +13,17 @@ import json
 import logging
 
 from ..wire import HEALTH_BODY, HEALTH_PATH, DirectPutOutcome
-from .asgi import ABORT_SIGNAL, JSON_HEADER, Receive, ResponseAbortedError, Scope, Send, read_body, send_response
+from .asgi import (
+    ABORT_SIGNAL,
+    JSON_HEADER,
+    Receive,
+    ResponseAbortedError,
+    Scope,
+    Send,
+    answer_lifespan,
+    read_body,
+    send_response,
+)
 from .budget import MemoryBudget, read_body_counted
 from .direct_put import DirectPut, ReplyStream
 from .disconnect import DisconnectWatch
@@ -68,14 +78,7 @@ class ETLApp:
         await serve_websocket(self.runner, self.direct_put, self.large_objects, scope, receive, send)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await answer_lifespan(receive, send, self.aclose)
 
     async def aclose(self) -> None:
         """Release the outbound connections and the worker threads (a restart recreates them)."""

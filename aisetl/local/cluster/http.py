@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from ...server.asgi import Receive, Scope, Send, read_body, send_response
+from ...server.asgi import Receive, Scope, Send, answer_lifespan, read_body, send_response
 
 JSON = (b"content-type", b"application/json")
 TEXT = (b"content-type", b"text/plain; charset=utf-8")
@@ -120,13 +120,7 @@ async def send_text(send: Send, text: str, status: int = 200) -> None:
 
 
 async def lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        else:
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    await answer_lifespan(receive, send)
 
 
 Handler = Callable[[Request, Send], Awaitable[None]]
